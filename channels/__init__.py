@@ -1,0 +1,1 @@
+"""Channel adapters (SMS, WeChat, mailbox, platforms) and the outbound outbox."""

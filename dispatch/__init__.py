@@ -1,0 +1,1 @@
+"""Dispatch: the routing engine, deadlines and the scheduler (decisions and clocks are pure)."""

@@ -1,0 +1,37 @@
+"""Wiring: settings → database, calendar, clock, reference cache → a services Context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hotline.calendar import WorkingCalendar
+from hotline.clock import Clock, SystemClock
+from hotline.config import HotlineConfig, Settings
+from hotline.services.context import Context
+from hotline.services.reference import ReferenceCache
+from hotline.storage.db import Database, create_database
+
+
+def build_calendar(
+    config: HotlineConfig, *, on_fallback: Callable[[int], None] | None = None
+) -> WorkingCalendar:
+    return WorkingCalendar(
+        config.calendar.holidays, config.calendar.workdays, on_fallback=on_fallback
+    )
+
+
+def bootstrap(
+    settings: Settings, *, clock: Clock | None = None, db: Database | None = None
+) -> Context:
+    database = db or create_database(
+        settings.database_url,
+        echo=settings.config.database.echo,
+        pool_size=settings.config.database.pool_size,
+    )
+    return Context(
+        settings=settings,
+        db=database,
+        clock=clock or SystemClock(),
+        calendar=build_calendar(settings.config),
+        reference=ReferenceCache(database),
+    )

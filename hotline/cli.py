@@ -1,0 +1,201 @@
+"""The ``hotline`` command (CONTRACT.md, "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from hotline.bootstrap import bootstrap, build_calendar
+from hotline.calendar import local_day, parse_instant
+from hotline.config import ConfigError, Settings, load_settings
+from hotline.domain.errors import DomainError
+from hotline.logs import configure_logging
+from hotline.services.context import Context
+from hotline.storage import migrate
+
+T = TypeVar("T")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None))
+
+
+def _with_context(settings: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
+    async def run() -> T:
+        ctx = bootstrap(settings)
+        try:
+            return await work(ctx)
+        finally:
+            await ctx.db.dispose()
+
+    return asyncio.run(run())
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web  # noqa: PLC0415 - only the server needs aiohttp loaded
+
+    from hotline.web.app import create_app  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.config.logging)
+    host = args.host or settings.config.server.host
+    port = args.port or settings.config.server.port
+    web.run_app(create_app(settings), host=host, port=port, access_log=None)
+    return 0
+
+
+# -- db ----------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def work(ctx: Context) -> str | None:
+        await migrate.upgrade(ctx.db.engine)
+        return await migrate.current_revision(ctx.db.engine)
+
+    revision = _with_context(settings, work)
+    print(f"database at revision {revision} ({_safe_url(settings.database_url)})")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- seed --------------------------------------------------------------------------------------
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from hotline.services.seed import DEMO_PASSWORD, seed_demo  # noqa: PLC0415
+
+    if not args.demo:
+        print("nothing to do: pass --demo to load the Anyang demo data", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+
+    async def work(ctx: Context) -> object:
+        await migrate.upgrade(ctx.db.engine)
+        return await seed_demo(ctx)
+
+    report = _with_context(settings, work)
+    print(f"seeded: {report}")
+    print(f"demo users (if created) have the password {DEMO_PASSWORD!r}; change it before real use")
+    return 0
+
+
+# -- calendar ----------------------------------------------------------------------------------
+
+
+def cmd_calendar_deadline(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    def on_fallback(year: int) -> None:
+        print(
+            f"warning: no official holiday schedule for {year}; counted Monday-Friday as "
+            f"working days (add calendar.holidays/workdays for {year} to the config)",
+            file=sys.stderr,
+        )
+
+    calendar = build_calendar(settings.config, on_fallback=on_fallback)
+    try:
+        start = parse_instant(args.start)
+    except ValueError:
+        print(f"error: START must be an ISO date or datetime, not {args.start!r}", file=sys.stderr)
+        return 2
+    if args.working_days < 0:
+        print("error: --working-days must not be negative", file=sys.stderr)
+        return 2
+    deadline = calendar.deadline(start, args.working_days)
+    print(deadline.isoformat())
+    if args.verbose:
+        print(f"start day {local_day(start).isoformat()} (not counted)", file=sys.stderr)
+    return 0
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from hotline.services.users import add_user  # noqa: PLC0415
+
+    settings = _settings(args)
+    password = sys.stdin.readline().rstrip("\n")
+
+    async def work(ctx: Context) -> object:
+        await migrate.upgrade(ctx.db.engine)
+        return await add_user(ctx, args.name, args.role, password, department=args.department)
+
+    _with_context(settings, work)
+    print(f"user {args.name} ({args.role}) created")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline backend")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: $HOTLINE_CONFIG, ./config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="upgrade the schema and serve HTTP")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", parents=[common], help="Alembic upgrade to head")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    seed = sub.add_parser("seed", parents=[common], help="load reference and demo data")
+    seed.add_argument("--demo", action="store_true", help="Anyang demo data")
+    seed.set_defaults(func=cmd_seed)
+
+    cal = sub.add_parser("calendar", help="working-day calendar")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
+    deadline = cal_sub.add_parser(
+        "deadline", parents=[common], help="deadline of N working days from START"
+    )
+    deadline.add_argument("start", help="ISO date or datetime (Asia/Shanghai when naive)")
+    deadline.add_argument("--working-days", type=int, required=True)
+    deadline.add_argument("--verbose", action="store_true")
+    deadline.set_defaults(func=cmd_calendar_deadline)
+
+    users = sub.add_parser("users", help="console users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", parents=[common], help="create a user; password on stdin")
+    add.add_argument("name")
+    add.add_argument(
+        "--role", required=True, choices=["agent", "supervisor", "department", "admin"]
+    )
+    add.add_argument("--department")
+    add.set_defaults(func=cmd_users_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

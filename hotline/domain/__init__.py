@@ -1,0 +1,1 @@
+"""Domain rules as plain Python: no I/O, no clocks, no database."""

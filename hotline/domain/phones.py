@@ -1,0 +1,43 @@
+"""Phone numbers: E.164 through ``phonenumbers``; what does not parse is kept raw, never dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+
+
+@dataclass(frozen=True)
+class Phone:
+    raw: str
+    e164: str | None  # None when the input is not a valid number
+
+    @property
+    def parsed(self) -> bool:
+        return self.e164 is not None
+
+
+def normalise_phone(raw: str, region: str = "CN") -> Phone:
+    text = raw.strip()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return Phone(raw=text, e164=None)
+    if not phonenumbers.is_valid_number(number):
+        return Phone(raw=text, e164=None)
+    return Phone(
+        raw=text, e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    )
+
+
+def mask_phone(e164_or_raw: str | None) -> str | None:
+    """138****5678-style masking for confidential tickets and public pages."""
+    if not e164_or_raw:
+        return None
+    digits = e164_or_raw
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    keep_head = 3 if len(digits) >= 7 else 1
+    return digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]

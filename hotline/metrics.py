@@ -1,0 +1,34 @@
+"""Prometheus metrics, one registry per app (no process-wide singletons)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "hotline_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "hotline_http_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.contacts = Counter(
+            "hotline_contacts",
+            "Contacts taken in, by channel and outcome (created, repeat, attached)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.calendar_degraded = Gauge(
+            "hotline_calendar_degraded",
+            "1 while a year in use or just ahead has no official holiday schedule",
+            registry=self.registry,
+        )

@@ -1,0 +1,31 @@
+"""The services' dependencies, built once by :func:`hotline.bootstrap.bootstrap`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hotline.calendar import WorkingCalendar
+from hotline.clock import Clock
+from hotline.config import HotlineConfig, Settings
+from hotline.services.reference import ReferenceCache
+from hotline.storage.db import Database
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Clock
+    calendar: WorkingCalendar
+    reference: ReferenceCache
+    ids: Callable[[], str] = field(default=new_id)
+
+    @property
+    def config(self) -> HotlineConfig:
+        return self.settings.config

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 typed tables, the async engine, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""HTTP entry points: the aiohttp app factory, middlewares, the JSON API and pages."""

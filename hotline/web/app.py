@@ -1,0 +1,81 @@
+"""The aiohttp application factory (no singletons: everything hangs off the app)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import structlog
+from aiohttp import web
+
+from hotline.bootstrap import bootstrap
+from hotline.clock import Clock
+from hotline.config import Settings
+from hotline.metrics import Metrics
+from hotline.storage import migrate
+from hotline.web import health
+from hotline.web.api import tickets
+from hotline.web.errors import Handler, error_middleware
+from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS
+
+log = structlog.get_logger("hotline.http")
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Access log and metrics for every request, by route pattern (not raw path)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_latency.labels(route).observe(elapsed)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=status,
+            ms=round(elapsed * 1000, 2),
+        )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    text = resources.files("hotline.web").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="application/yaml", charset="utf-8")
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, run_migrations: bool = True
+) -> web.Application:
+    app = web.Application(
+        middlewares=[observe_middleware, error_middleware],
+        client_max_size=settings.config.server.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[MAX_BODY] = settings.config.server.max_body_bytes
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        ctx = bootstrap(settings, clock=clock)
+        if run_migrations:
+            await migrate.upgrade(ctx.db.engine)
+        app[CONTEXT] = ctx
+        yield
+        await ctx.db.dispose()
+
+    app.cleanup_ctx.append(services)
+    app.router.add_routes(health.routes)
+    app.router.add_routes(tickets.routes)
+    app.router.add_get("/api/v1/openapi.yaml", openapi)
+    return app

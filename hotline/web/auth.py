@@ -1,0 +1,55 @@
+"""Who is calling: bearer keys for automation and partners (console sessions come later)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from hotline.domain.lifecycle import Actor
+from hotline.domain.vocabulary import ActorKind
+from hotline.web.errors import ApiError
+from hotline.web.keys import CONTEXT
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: ActorKind  # ADMIN, AGENT, SUPERVISOR, DEPARTMENT or PLATFORM
+    id: str
+    department: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.kind, self.id, self.department)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    token = _bearer(request)
+    if token is None:
+        return None
+    admin_token = request.app[CONTEXT].settings.secrets.admin_token
+    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return Principal(ActorKind.ADMIN, "admin-token")
+    return None
+
+
+async def require(request: web.Request, kinds: Collection[ActorKind]) -> Principal:
+    """The caller, if it is one of ``kinds``; else 401 (unknown) or 403 (not allowed)."""
+    principal = await authenticate(request)
+    if principal is None:
+        if _bearer(request) is None:
+            raise ApiError(401, "unauthorized", "需要 Authorization: Bearer <key>")
+        raise ApiError(401, "unauthorized", "凭证无效")
+    if principal.kind not in kinds:
+        raise ApiError(403, "forbidden", "无权执行此操作")
+    return principal

@@ -1,0 +1,14 @@
+"""Typed application keys (aiohttp ``web.AppKey``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hotline.config import Settings
+from hotline.metrics import Metrics
+from hotline.services.context import Context
+
+SETTINGS = web.AppKey("settings", Settings)
+CONTEXT = web.AppKey("context", Context)
+METRICS = web.AppKey("metrics", Metrics)
+MAX_BODY = web.AppKey("max_body_bytes", int)
