@@ -89,9 +89,7 @@ async def _truncate(url: str) -> None:
                 )
             ).scalars()
             tables = sorted(set(names) - REFERENCE_TABLES)
-            await conn.execute(
-                text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")  # noqa: S608
-            )
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     finally:
         await db.dispose()
 

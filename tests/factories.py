@@ -9,6 +9,7 @@ from hotline.calendar import SHANGHAI
 from hotline.domain.lifecycle import (
     Actor,
     AnswerDirectly,
+    Classification,
     Close,
     Dispatch,
     Event,
@@ -28,7 +29,6 @@ from hotline.domain.lifecycle import (
     evolve,
     open_ticket,
 )
-from hotline.domain.lifecycle import Classification
 from hotline.domain.vocabulary import (
     ActorKind,
     EmergencyService,

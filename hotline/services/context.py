@@ -17,7 +17,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: per-context helpers hang off it
 class Context:
     settings: Settings
     db: Database

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -12,8 +13,12 @@ from hotline.calendar import local_day
 from hotline.domain.lifecycle import Actor, Event
 from hotline.domain.numbers import format_number
 from hotline.domain.vocabulary import ActorKind, Status
-from hotline.storage.tickets import TicketEvent, TicketNumberSequence
-from hotline.storage.upsert import dialect_insert, dialect_of
+from hotline.storage.tables import (
+    TICKET_EVENTS,
+    TICKET_NUMBER_SEQUENCES,
+)
+from hotline.storage.tickets import TicketEvent
+from hotline.storage.upsert import dialect_insert
 
 
 def event_values(ticket_id: int, seq: int, event: Event) -> dict[str, Any]:
@@ -32,8 +37,12 @@ def event_values(ticket_id: int, seq: int, event: Event) -> dict[str, Any]:
     }
 
 
+_INSERT_EVENT = insert(TICKET_EVENTS)
+
+
 async def append_event(session: AsyncSession, ticket_id: int, seq: int, event: Event) -> None:
-    await session.execute(insert(TicketEvent).values(**event_values(ticket_id, seq, event)))
+    conn = await session.connection()
+    await conn.execute(_INSERT_EVENT, event_values(ticket_id, seq, event))
 
 
 def event_from_row(row: TicketEvent) -> Event:
@@ -48,15 +57,31 @@ def event_from_row(row: TicketEvent) -> Event:
     )
 
 
-async def next_ticket_number(session: AsyncSession, prefix: str, now: datetime) -> str:
-    """Bump the day's counter atomically (an upsert with RETURNING) and format the number."""
+async def reserve_ticket_numbers(
+    session: AsyncSession, now: datetime, count: int = 1
+) -> tuple[date, int]:
+    """Reserve ``count`` consecutive numbers of the Shanghai day of ``now``.
+
+    One atomic upsert with RETURNING bumps the day's counter; the caller's transaction holds
+    the row until it commits, so concurrent writers get disjoint ranges. Returns the day and
+    the first sequence number of the range.
+    """
     day = local_day(now)
-    key = f"{day:%Y%m%d}"
-    dialect = dialect_of(session)
-    stmt = dialect_insert(dialect, TicketNumberSequence).values(day=key, last=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[TicketNumberSequence.day],
-        set_={"last": TicketNumberSequence.last + 1},
-    ).returning(TicketNumberSequence.last)
-    seq = (await session.execute(stmt)).scalar_one()
-    return format_number(prefix, day, int(seq))
+    conn = await session.connection()
+    stmt = _bump_sequence(conn.dialect.name)
+    last = int((await conn.execute(stmt, {"day": f"{day:%Y%m%d}", "last": count})).scalar_one())
+    return day, last - count + 1
+
+
+@functools.cache
+def _bump_sequence(dialect: str) -> Any:
+    table = TICKET_NUMBER_SEQUENCES
+    stmt = dialect_insert(dialect, table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.day], set_={"last": table.c.last + stmt.excluded.last}
+    ).returning(table.c.last)
+
+
+async def next_ticket_number(session: AsyncSession, prefix: str, now: datetime) -> str:
+    day, seq = await reserve_ticket_numbers(session, now)
+    return format_number(prefix, day, seq)

@@ -3,7 +3,15 @@
 Every channel (phone, SMS, WeChat, mailbox, platforms, the console, the API) calls
 :func:`take_in`. It writes the citizen, the ticket, its first event and the contact in one
 transaction, and is idempotent on the channel's own id: the same ``(channel, channel_ref)``
-again returns what the first call made, even when both arrive at once.
+again returns what the first call made, even when both arrive at once (a different text under
+the same id is a :class:`Conflict`).
+
+Contacts that arrive together are written together (group commit): while one transaction
+commits, the next contacts queue, and the next transaction writes all of them with one
+multi-row statement per table. A caller's result is given only after its transaction
+committed. If a shared transaction fails, its contacts are retried one by one, so one bad
+contact never costs the others. A single caller pays nothing for this: a queue of one is
+written at once.
 
 Nothing a citizen sent is dropped. What cannot be used as given (a phone that does not parse,
 an unknown division or category, a missing type, empty text) is kept as sent, in the contact's
@@ -12,27 +20,82 @@ payload, and the ticket carries ``triage_reasons`` so an agent looks at it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
-from dataclasses import replace
+import weakref
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.domain.errors import Conflict
+from hotline.domain.errors import Conflict, DomainError
 from hotline.domain.intake import IntakeResult, IntakeValue
 from hotline.domain.lifecycle import Actor, AttachContact, Classification, decide, open_ticket
+from hotline.domain.numbers import format_number
 from hotline.domain.phones import Phone, normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, ActorKind, Status
 from hotline.services.context import Context
-from hotline.services.history import append_event, next_ticket_number
+from hotline.services.history import event_values, reserve_ticket_numbers
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
-from hotline.storage.citizens import Citizen, Contact
-from hotline.storage.tickets import Ticket
-from hotline.storage.upsert import dialect_insert, dialect_of
+from hotline.storage.tables import (
+    CITIZENS,
+    CONTACTS,
+    TICKET_EVENTS,
+    TICKETS,
+)
+from hotline.storage.upsert import dialect_insert
+
+#: contacts written by one transaction at most (keeps statements under parameter limits)
+MAX_BATCH = 200
+
+# Statements built once and executed with parameter lists: SQLAlchemy compiles each once and
+# sends a list of rows as one multi-row INSERT ("insertmanyvalues"). RETURNING rows are matched
+# by key (number, channel_ref), not by position: asking for parameter order makes SQLite fall
+# back to one statement per row.
+_INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id, TICKETS.c.number)
+_INSERT_EVENT = insert(TICKET_EVENTS)
+_INSERT_CONTACT = insert(CONTACTS).returning(
+    CONTACTS.c.id,
+    CONTACTS.c.channel,
+    CONTACTS.c.channel_ref,
+)
+_INSERT_CITIZEN = insert(CITIZENS).returning(CITIZENS.c.id)
+
+
+_EXISTING = select(
+    CONTACTS.c.id,
+    CONTACTS.c.channel,
+    CONTACTS.c.channel_ref,
+    CONTACTS.c.ticket_id,
+    CONTACTS.c.content,
+    TICKETS.c.number,
+    TICKETS.c.status,
+).join(TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id)
+_EXISTING_ONE = _EXISTING.where(CONTACTS.c.channel_ref == bindparam("ref"))
+_EXISTING_MANY = _EXISTING.where(CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)))
+
+
+@functools.cache
+def _upsert_citizen(dialect: str) -> Any:
+    """Insert a citizen known by phone, or refresh what we know of them."""
+    table = CITIZENS
+    stmt = dialect_insert(dialect, table)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.phone],
+        set_={
+            "updated_at": new.updated_at,
+            "name": func.coalesce(new.name, table.c.name),
+            "real_name": case((new.name.is_not(None), new.real_name), else_=table.c.real_name),
+            "wants_confidential": or_(table.c.wants_confidential, new.wants_confidential),
+            "needs_assistance": or_(table.c.needs_assistance, new.needs_assistance),
+        },
+    ).returning(table.c.id, table.c.phone)
 
 
 class _Checked:
@@ -87,27 +150,114 @@ def _valid_location(lat: float | None, lng: float | None) -> bool:
     return -90 <= lat <= 90 and -180 <= lng <= 180
 
 
+@dataclass
+class _Item:
+    value: IntakeValue
+    checked: _Checked
+    actor: Actor
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.value.channel.value, self.value.channel_ref)
+
+
+Outcome = IntakeResult | DomainError
+
+
 async def take_in(ctx: Context, value: IntakeValue, actor: Actor | None = None) -> IntakeResult:
     if value.received_at.tzinfo is None:
         raise ValueError("IntakeValue.received_at must be timezone-aware")
     ref = await ctx.reference.get()
-    checked = _Checked(value, ref, ctx.config.city.phone_region)
-    who = actor or Actor(ActorKind.CITIZEN, value.channel.value)
+    item = _Item(
+        value=value,
+        checked=_Checked(value, ref, ctx.config.city.phone_region),
+        actor=actor or Actor(ActorKind.CITIZEN, value.channel.value),
+    )
+    if value.attach_to:
+        attached = await _attach(ctx, item)
+        if attached is not None:
+            return attached
+        item = replace(item, value=replace(value, attach_to=None))
+    outcome = await _writer(ctx).submit(item)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+# -- group commit ----------------------------------------------------------------------------
+
+
+class _Writer:
+    """Queues contacts and writes whatever has queued in one transaction, in turn."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._queue: list[tuple[_Item, asyncio.Future[Outcome]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def submit(self, item: _Item) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        # shield: a caller that goes away (a dropped HTTP request) does not stop the write
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                outcomes = await _write_batch(self._ctx, [item for item, _ in batch])
+            except Exception:  # noqa: BLE001 - a shared failure: retry each contact alone
+                await self._one_by_one(batch)
+                continue
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def _one_by_one(self, batch: list[tuple[_Item, asyncio.Future[Outcome]]]) -> None:
+        for item, future in batch:
+            try:
+                outcome = await _write_alone(self._ctx, item)
+            except Exception as exc:  # noqa: BLE001 - every caller must get an answer
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(outcome)
+
+
+_writers: weakref.WeakKeyDictionary[Context, _Writer] = weakref.WeakKeyDictionary()
+
+
+def _writer(ctx: Context) -> _Writer:
+    writer = _writers.get(ctx)
+    if writer is None:
+        writer = _writers[ctx] = _Writer(ctx)
+    return writer
+
+
+async def _write_alone(ctx: Context, item: _Item) -> Outcome:
     try:
-        async with ctx.db.sessions() as session, session.begin():
-            return await _write(ctx, session, value, checked, who)
+        return (await _write_batch(ctx, [item]))[0]
     except IntegrityError:
-        # The same (channel, channel_ref) was taken in concurrently; ours rolled back whole.
-        existing = await find_contact(ctx, value.channel.value, value.channel_ref)
-        if existing is None:
+        # Taken in concurrently elsewhere (another instance): answer with that contact.
+        found = await find_contact(ctx, *item.key)
+        if found is None:
             raise
-        result, content = existing
-        if content != value.content:
-            raise Conflict(
-                f"{value.channel.value} 标识 {value.channel_ref} 已用于另一条内容不同的诉求",
-                code="duplicate_conflict",
-            ) from None
-        return result
+        return _repeat(found, item)
+    except DomainError as exc:
+        return exc
+
+
+def _repeat(found: tuple[IntakeResult, str], item: _Item) -> Outcome:
+    result, content = found
+    if content != item.value.content:
+        return Conflict(
+            f"{item.value.channel.value} 标识 {item.value.channel_ref} 已用于另一条内容不同的诉求",
+            code="duplicate_conflict",
+        )
+    return replace(result, created=False, attached=False, triage_reasons=())
 
 
 async def find_contact(
@@ -115,193 +265,260 @@ async def find_contact(
 ) -> tuple[IntakeResult, str] | None:
     """What an earlier contact with this key made, and the text it carried."""
     async with ctx.db.sessions() as session:
-        row = (
-            await session.execute(
-                select(Contact.id, Contact.ticket_id, Contact.content, Ticket.number, Ticket.status)
-                .join(Ticket, Ticket.id == Contact.ticket_id)
-                .where(Contact.channel == channel, Contact.channel_ref == channel_ref)
-            )
-        ).first()
-    if row is None:
-        return None
-    result = IntakeResult(
-        contact_id=row.id,
-        ticket_id=row.ticket_id,
-        number=row.number,
-        status=row.status,
-        created=False,
-    )
-    return result, row.content
+        found = await _existing(session, {(channel, channel_ref)})
+    return found.get((channel, channel_ref))
 
 
-async def _write(
-    ctx: Context, session: AsyncSession, value: IntakeValue, checked: _Checked, actor: Actor
-) -> IntakeResult:
+async def _existing(
+    session: AsyncSession, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[IntakeResult, str]]:
+    refs = sorted({ref for _, ref in keys})
+    stmt = _EXISTING_ONE if len(refs) == 1 else _EXISTING_MANY
+    params: dict[str, Any] = {"ref": refs[0]} if len(refs) == 1 else {"refs": refs}
+    rows = [
+        row for row in await session.execute(stmt, params) if (row.channel, row.channel_ref) in keys
+    ]
+    return {
+        (row.channel, row.channel_ref): (
+            IntakeResult(
+                contact_id=row.id,
+                ticket_id=row.ticket_id,
+                number=row.number,
+                status=row.status,
+                created=False,
+            ),
+            row.content,
+        )
+        for row in rows
+    }
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
     now = ctx.clock.now()
-    existing = (
-        await session.execute(
-            select(Contact.id).where(
-                Contact.channel == value.channel.value, Contact.channel_ref == value.channel_ref
-            )
+    outcomes: list[Outcome | None] = [None] * len(items)
+    async with ctx.db.sessions() as session, session.begin():
+        earlier = await _existing(session, {item.key for item in items})
+        fresh: list[int] = []
+        first: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(items):
+            if item.key in earlier:
+                outcomes[i] = _repeat(earlier[item.key], item)
+            elif item.key not in first:
+                first[item.key] = i
+                fresh.append(i)
+        if fresh:
+            written = await _write_new(ctx, session, [items[i] for i in fresh], now)
+            for i, result in zip(fresh, written, strict=True):
+                outcomes[i] = result
+        for i, item in enumerate(items):
+            if outcomes[i] is None:  # the same contact twice in one batch
+                made = outcomes[first[item.key]]
+                assert isinstance(made, IntakeResult)  # noqa: S101 - written just above
+                outcomes[i] = _repeat((made, items[first[item.key]].value.content), item)
+    return [o for o in outcomes if o is not None]
+
+
+async def _write_new(
+    ctx: Context, session: AsyncSession, items: list[_Item], now: datetime
+) -> list[IntakeResult]:
+    citizens = await _citizen_ids(session, items, now)
+    day, first_seq = await reserve_ticket_numbers(session, now, len(items))
+    prefix = ctx.config.city.ticket_prefix
+    numbers = [format_number(prefix, day, first_seq + n) for n in range(len(items))]
+    ticket_rows = [
+        _ticket_row(item, number, citizen, now)
+        for item, number, citizen in zip(items, numbers, citizens, strict=True)
+    ]
+    conn = await session.connection()
+    ids = {row.number: row.id for row in await conn.execute(_INSERT_TICKET, ticket_rows)}
+    events = []
+    for item, number in zip(items, numbers, strict=True):
+        _, event = open_ticket(number, _classification(item), item.actor, now)
+        event = replace(
+            event,
+            note=item.value.channel.label,
+            data={**event.data, "channel": item.value.channel.value},
         )
-    ).first()
-    if existing is not None:
-        raise _AlreadyTaken()
-    citizen_id = await _citizen_id(session, value, checked, now)
-    if value.attach_to:
-        attached = await _attach(ctx, session, value, citizen_id, actor, now)
-        if attached is not None:
-            return attached
-    number = await next_ticket_number(session, ctx.config.city.ticket_prefix, now)
-    classification = Classification(
-        type=value.type,
-        category=checked.category,
-        division=checked.division,
-        street=checked.street,
-        urgency=value.urgency,
-        confidential=value.confidential,
-    )
-    _, event = open_ticket(number, classification, actor, now)
-    event = replace(
-        event, note=value.channel.label, data={**event.data, "channel": value.channel.value}
-    )
-    ticket_id = (
-        await session.execute(
-            insert(Ticket)
-            .values(
-                number=number,
-                type=value.type.value if value.type else None,
-                category_code=checked.category,
-                title=value.title,
-                content=value.content,
-                address=value.address,
-                division_code=checked.division,
-                street_code=checked.street,
-                latitude=checked.latitude,
-                longitude=checked.longitude,
-                urgency=value.urgency.value,
-                status=Status.RECEIVED.value,
-                origin_channel=value.channel.value,
-                citizen_id=citizen_id,
-                confidential=value.confidential,
-                supervision_level=0,
-                repeat_count=0,
-                reopen_count=0,
-                returns_approved=0,
-                triage_reasons=checked.reasons,
-                received_at=value.received_at,
-                created_at=now,
-                updated_at=now,
-                version=1,
-            )
-            .returning(Ticket.id)
+        events.append(event_values(ids[number], 1, event))
+    await conn.execute(_INSERT_EVENT, events)
+    contact_rows = [
+        _contact_row(item, citizen, ids[number], now)
+        for item, number, citizen in zip(items, numbers, citizens, strict=True)
+    ]
+    contact_ids = {
+        (row.channel, row.channel_ref): row.id
+        for row in await conn.execute(_INSERT_CONTACT, contact_rows)
+    }
+    return [
+        IntakeResult(
+            contact_id=contact_ids[item.key],
+            ticket_id=ids[number],
+            number=number,
+            status=Status.RECEIVED.value,
+            created=True,
+            triage_reasons=tuple(item.checked.reasons),
         )
-    ).scalar_one()
-    await append_event(session, ticket_id, 1, event)
-    contact_id = await _insert_contact(session, value, citizen_id, ticket_id, now)
-    return IntakeResult(
-        contact_id=contact_id,
-        ticket_id=ticket_id,
-        number=number,
-        status=Status.RECEIVED.value,
-        created=True,
-        triage_reasons=tuple(checked.reasons),
+        for item, number in zip(items, numbers, strict=True)
+    ]
+
+
+def _classification(item: _Item) -> Classification:
+    return Classification(
+        type=item.value.type,
+        category=item.checked.category,
+        division=item.checked.division,
+        street=item.checked.street,
+        urgency=item.value.urgency,
+        confidential=item.value.confidential,
     )
 
 
-class _AlreadyTaken(IntegrityError):
-    """Raised inside the transaction to roll it back and answer with the earlier result."""
+def _ticket_row(item: _Item, number: str, citizen_id: int | None, now: datetime) -> dict[str, Any]:
+    value, checked = item.value, item.checked
+    return {
+        "number": number,
+        "type": value.type.value if value.type else None,
+        "category_code": checked.category,
+        "title": value.title,
+        "content": value.content,
+        "address": value.address,
+        "division_code": checked.division,
+        "street_code": checked.street,
+        "latitude": checked.latitude,
+        "longitude": checked.longitude,
+        "urgency": value.urgency.value,
+        "status": Status.RECEIVED.value,
+        "origin_channel": value.channel.value,
+        "citizen_id": citizen_id,
+        "confidential": value.confidential,
+        "supervision_level": 0,
+        "repeat_count": 0,
+        "reopen_count": 0,
+        "returns_approved": 0,
+        "merged_into_id": None,
+        "due_at": None,
+        "suspension": None,
+        "closed_at": None,
+        "triage_reasons": list(checked.reasons),
+        "received_at": value.received_at,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
 
-    def __init__(self) -> None:
-        super().__init__("contact already taken in", None, Exception("duplicate contact"))
 
-
-async def _insert_contact(
-    session: AsyncSession,
-    value: IntakeValue,
-    citizen_id: int | None,
-    ticket_id: int,
-    now: datetime,
-) -> int:
+def _contact_row(
+    item: _Item, citizen_id: int | None, ticket_id: int, now: datetime
+) -> dict[str, Any]:
+    value = item.value
     payload: dict[str, Any] = dict(value.payload)
     if value.phone is not None:
         payload.setdefault("phone", value.phone)
-    return (
-        await session.execute(
-            insert(Contact)
-            .values(
-                channel=value.channel.value,
-                channel_ref=value.channel_ref,
-                citizen_id=citizen_id,
-                ticket_id=ticket_id,
-                received_at=value.received_at,
-                created_at=now,
-                content=value.content,
-                payload=payload,
-            )
-            .returning(Contact.id)
-        )
-    ).scalar_one()
+    return {
+        "channel": value.channel.value,
+        "channel_ref": value.channel_ref,
+        "citizen_id": citizen_id,
+        "ticket_id": ticket_id,
+        "received_at": value.received_at,
+        "created_at": now,
+        "content": value.content,
+        "payload": payload,
+    }
 
 
-async def _citizen_id(
-    session: AsyncSession, value: IntakeValue, checked: _Checked, now: datetime
-) -> int | None:
-    phone = checked.phone
-    if phone is None and not value.name:
-        return None
-    fields = {
+def _citizen_fields(item: _Item, phone: Phone | None, now: datetime) -> dict[str, Any]:
+    value = item.value
+    return {
+        "phone": phone.e164 if phone else None,
         "phone_raw": phone.raw if phone else None,
-        "name": value.name,
+        "name": value.name or None,
         "real_name": value.real_name,
         "wants_confidential": value.confidential,
         "needs_assistance": value.needs_assistance,
         "created_at": now,
         "updated_at": now,
     }
-    if phone is None or phone.e164 is None:
-        # Without a usable number there is nothing to recognise the citizen by: a new record.
-        return (
-            await session.execute(
-                insert(Citizen).values(phone=None, **fields).returning(Citizen.id)
+
+
+async def _citizen_ids(
+    session: AsyncSession, items: list[_Item], now: datetime
+) -> list[int | None]:
+    """Upsert citizens known by phone (one statement); others get a record each."""
+    by_phone: dict[str, dict[str, Any]] = {}
+    for item in items:
+        phone = item.checked.phone
+        if phone is None or phone.e164 is None:
+            continue
+        fields = _citizen_fields(item, phone, now)
+        seen = by_phone.get(phone.e164)
+        if seen is not None:  # the same caller twice in one batch: merge what they told us
+            fields["name"] = fields["name"] or seen["name"]
+            for flag in ("real_name", "wants_confidential", "needs_assistance"):
+                fields[flag] = fields[flag] or seen[flag]
+        by_phone[phone.e164] = fields
+    ids: dict[str, int] = {}
+    conn = await session.connection()
+    if by_phone:
+        upsert = _upsert_citizen(conn.dialect.name)
+        ids = {row.phone: row.id for row in await conn.execute(upsert, list(by_phone.values()))}
+    result: list[int | None] = []
+    for item in items:
+        phone = item.checked.phone
+        if phone is not None and phone.e164 is not None:
+            result.append(ids[phone.e164])
+        elif phone is not None or item.value.name:
+            # Without a usable number there is nothing to recognise the citizen by.
+            fields = _citizen_fields(item, phone, now)
+            result.append((await conn.execute(_INSERT_CITIZEN, fields)).scalar_one())
+        else:
+            result.append(None)
+    return result
+
+
+# -- follow-ups ------------------------------------------------------------------------------
+
+
+async def _attach(ctx: Context, item: _Item) -> IntakeResult | None:
+    """Attach a follow-up to its open ticket. None: the ticket is gone or finished."""
+    now = ctx.clock.now()
+    try:
+        async with ctx.db.sessions() as session, session.begin():
+            earlier = await _existing(session, {item.key})
+            if item.key in earlier:
+                outcome = _repeat(earlier[item.key], item)
+                if isinstance(outcome, DomainError):
+                    raise outcome
+                return outcome
+            loaded = await load_for_update(session, item.value.attach_to or "")
+            if loaded is None or Status(loaded.row.status) not in OPEN_STATUSES:
+                return None
+            (citizen_id,) = await _citizen_ids(session, [item], now)
+            conn = await session.connection()
+            row = _contact_row(item, citizen_id, loaded.row.id, now)
+            contact_id = (await conn.execute(_INSERT_CONTACT, row)).scalar_one()
+            event = decide(
+                loaded.state,
+                AttachContact(str(contact_id), item.value.channel.value),
+                item.actor,
+                now,
             )
-        ).scalar_one()
-    dialect = dialect_of(session)
-    stmt = dialect_insert(dialect, Citizen).values(phone=phone.e164, **fields)
-    updates: dict[str, Any] = {"updated_at": stmt.excluded.updated_at}
-    if value.name:
-        updates["name"] = stmt.excluded.name
-        updates["real_name"] = stmt.excluded.real_name
-    if value.needs_assistance:
-        updates["needs_assistance"] = True
-    if value.confidential:
-        updates["wants_confidential"] = True
-    stmt = stmt.on_conflict_do_update(index_elements=[Citizen.phone], set_=updates).returning(
-        Citizen.id
-    )
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def _attach(
-    ctx: Context,
-    session: AsyncSession,
-    value: IntakeValue,
-    citizen_id: int | None,
-    actor: Actor,
-    now: datetime,
-) -> IntakeResult | None:
-    """Attach the contact to an open ticket (a follow-up). None: open a new ticket instead."""
-    loaded = await load_for_update(session, value.attach_to or "")
-    if loaded is None or Status(loaded.row.status) not in OPEN_STATUSES:
-        return None
-    contact_id = await _insert_contact(session, value, citizen_id, loaded.row.id, now)
-    event = decide(loaded.state, AttachContact(str(contact_id), value.channel.value), actor, now)
-    await save_event(ctx, session, loaded, event)
-    return IntakeResult(
-        contact_id=contact_id,
-        ticket_id=loaded.row.id,
-        number=loaded.row.number,
-        status=loaded.row.status,
-        created=True,
-        attached=True,
-    )
+            await save_event(ctx, session, loaded, event)
+            return IntakeResult(
+                contact_id=contact_id,
+                ticket_id=loaded.row.id,
+                number=loaded.row.number,
+                status=loaded.row.status,
+                created=True,
+                attached=True,
+            )
+    except IntegrityError:
+        found = await find_contact(ctx, *item.key)
+        if found is None:
+            raise
+        outcome = _repeat(found, item)
+        if isinstance(outcome, DomainError):
+            raise outcome from None
+        return outcome

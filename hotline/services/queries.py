@@ -70,25 +70,17 @@ async def _views(session: AsyncSession, tickets: list[Ticket]) -> list[TicketVie
     ):
         events[e.ticket_id].append(e)
     citizen_ids = {t.citizen_id for t in tickets if t.citizen_id is not None}
-    citizens = (
-        {c.id: c for c in await session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))}
-        if citizen_ids
-        else {}
-    )
+    citizens: dict[int, Citizen] = {}
+    if citizen_ids:
+        found = await session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))
+        citizens = {c.id: c for c in found}
     merged_ids = {t.merged_into_id for t in tickets if t.merged_into_id is not None}
-    merged = (
-        dict(
-            (
-                await session.execute(
-                    select(Ticket.id, Ticket.number).where(Ticket.id.in_(merged_ids))
-                )
-            )
-            .tuples()
-            .all()
+    merged: dict[int, str] = {}
+    if merged_ids:
+        rows = await session.execute(
+            select(Ticket.id, Ticket.number).where(Ticket.id.in_(merged_ids))
         )
-        if merged_ids
-        else {}
-    )
+        merged = {row.id: row.number for row in rows}
     return [
         TicketView(
             ticket=t,

@@ -214,6 +214,8 @@ async def save_event(
         row.merged_into_id = await session.scalar(
             select(Ticket.id).where(Ticket.number == event.data["into"])
         )
+        if row.merged_into_id is None:
+            raise NotFound(f"工单 {event.data['into']} 不存在，不能并入")
     row.updated_at = event.at
     row.version = state.version
     _sync_assignments(row, state, event)

@@ -1,5 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole metadata."""
 
+from sqlalchemy import Table
+
 from hotline.storage.base import Base
 from hotline.storage.citizens import Citizen, Contact
 from hotline.storage.reference import Category, Department, Division
@@ -15,7 +17,19 @@ from hotline.storage.users import User
 
 metadata = Base.metadata
 
+# Typed Core tables for hot paths that insert with prebuilt statements.
+TICKETS: Table = metadata.tables["tickets"]
+TICKET_EVENTS: Table = metadata.tables["ticket_events"]
+TICKET_NUMBER_SEQUENCES: Table = metadata.tables["ticket_number_sequences"]
+CONTACTS: Table = metadata.tables["contacts"]
+CITIZENS: Table = metadata.tables["citizens"]
+
 __all__ = [
+    "CITIZENS",
+    "CONTACTS",
+    "TICKETS",
+    "TICKET_EVENTS",
+    "TICKET_NUMBER_SEQUENCES",
     "Assignment",
     "Base",
     "Category",

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from dispatch.service import dispatch_to
 from hotline.clock import FixedClock
 from hotline.domain.errors import Conflict
 from hotline.domain.intake import IntakeValue
@@ -164,8 +165,6 @@ async def test_a_follow_up_attaches_to_the_open_ticket(ctx: Context) -> None:
 
 
 async def test_a_follow_up_to_a_finished_ticket_opens_a_new_one(ctx: Context) -> None:
-    from dispatch.service import dispatch_to
-
     first = await take_in(ctx, sms(ctx, "c1", category="municipal"))
     await dispatch_to(ctx, first.number, "CGJ", SYSTEM)
     await perform(ctx, first.number, Sign("CGJ"), dept("CGJ"))

@@ -16,13 +16,15 @@ def iso(when: datetime | None) -> str | None:
     return to_shanghai(when).isoformat() if when is not None else None
 
 
-def ticket_json(view: TicketView, *, now: datetime, reveal_citizen: bool = True) -> dict[str, Any]:
+def ticket_json(view: TicketView, *, now: datetime, staff: bool = True) -> dict[str, Any]:
+    """``staff`` (the centre) sees the citizen; a handling unit does not when the ticket is
+    confidential (保密), and never sees who made a report (举报) about it."""
     t = view.ticket
     status = Status(t.status)
     citizen: dict[str, Any] | None = None
     if view.citizen is not None:
         c = view.citizen
-        hide = t.confidential or not reveal_citizen
+        hide = not staff and (t.confidential or t.type == "举报")
         phone = c.phone or c.phone_raw
         citizen = {
             "name": None if hide else c.name,

@@ -97,7 +97,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     number = request.match_info["number"]
     ctx = request.app[CONTEXT]
     view = await queries.get_ticket(ctx, number, scope_department=_scope(principal))
-    return json_response(ticket_json(view, now=ctx.clock.now()))
+    return json_response(ticket_json(view, now=ctx.clock.now(), staff=principal.kind in STAFF))
 
 
 def _bool_param(name: str, value: str | None) -> bool | None:
@@ -141,7 +141,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     page = await queries.list_tickets(ctx, filters, limit=limit, cursor=request.query.get("cursor"))
     now = ctx.clock.now()
     payload: dict[str, Any] = {
-        "items": [ticket_json(v, now=now) for v in page.items],
+        "items": [ticket_json(v, now=now, staff=principal.kind in STAFF) for v in page.items],
         "next_cursor": page.next_cursor,
     }
     return json_response(payload)

@@ -117,7 +117,13 @@ def draw_kind(data: st.DataObject, state: TicketState) -> str:
     return data.draw(st.sampled_from(plausible or KINDS), label="kind")
 
 
-def build_action(kind: str, data: st.DataObject, state: TicketState, story: Story) -> Any:
+def build_action(
+    kind: str,
+    data: st.DataObject,
+    state: TicketState,
+    story: Story,
+    merge_target: str = "AY20260101-000001",
+) -> Any:
     active = [a.department for a in state.active_assignments]
     unit = data.draw(st.sampled_from(active + UNITS if active else UNITS), label="unit")
     now = story.now
@@ -151,7 +157,7 @@ def build_action(kind: str, data: st.DataObject, state: TicketState, story: Stor
         "answer": AnswerDirectly("答复"),
         "reject": Reject(RejectReason.OUTSIDE_CITY, "请联系属地"),
         "transfer": TransferEmergency(EmergencyService.POLICE),
-        "merge": Merge("AY20260101-000001"),
+        "merge": Merge(merge_target),
         "sign": Sign(unit),
         "progress": Progress(unit, "进展"),
         "request_return": RequestReturn(next_id("ret"), unit, "非本单位职责"),
