@@ -52,6 +52,8 @@ from hotline.storage.upsert import dialect_insert
 
 #: contacts written by one transaction at most (keeps statements under parameter limits)
 MAX_BATCH = 200
+#: concurrent intake transactions on PostgreSQL (SQLite: one)
+WRITERS_POSTGRES = 4
 
 # Statements built once and executed with parameter lists: SQLAlchemy compiles each once and
 # sends a list of rows as one multi-row INSERT ("insertmanyvalues"). RETURNING rows are matched
@@ -188,18 +190,25 @@ async def take_in(ctx: Context, value: IntakeValue, actor: Actor | None = None) 
 
 
 class _Writer:
-    """Queues contacts and writes whatever has queued in one transaction, in turn."""
+    """Queues contacts and writes whatever has queued in one transaction, in turn.
+
+    SQLite has one writer at a time, so one drain runs; PostgreSQL takes several writers, so a
+    few drains overlap (they still serialise briefly on the day's number counter).
+    """
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._queue: list[tuple[_Item, asyncio.Future[Outcome]]] = []
-        self._draining: asyncio.Task[None] | None = None
+        self._drains: set[asyncio.Task[None]] = set()
+        self._parallel = 1 if ctx.db.dialect == "sqlite" else WRITERS_POSTGRES
 
     async def submit(self, item: _Item) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._draining is None or self._draining.done():
-            self._draining = asyncio.create_task(self._drain())
+        if len(self._drains) < self._parallel:
+            task = asyncio.create_task(self._drain())
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
         # shield: a caller that goes away (a dropped HTTP request) does not stop the write
         return await asyncio.shield(future)
 

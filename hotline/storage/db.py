@@ -57,6 +57,13 @@ def create_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Dat
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
     else:
+        if parsed.get_driver_name() == "asyncpg" and "prepared_statement_cache_size" not in (
+            parsed.query
+        ):
+            # Multi-row inserts of varying size are distinct statements: keep more prepared.
+            url = parsed.update_query_dict(
+                {"prepared_statement_cache_size": "500"}
+            ).render_as_string(hide_password=False)
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
         kwargs["pool_pre_ping"] = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
 
 from hotline.clock import FixedClock
 from hotline.config import Settings
@@ -238,3 +240,8 @@ async def test_openapi_documents_every_api_route(
         and route.method != "HEAD"
     }
     assert served <= documented
+
+
+def test_openapi_document_is_valid() -> None:
+    text = resources.files("hotline.web").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    validate(yaml.safe_load(text))
