@@ -139,6 +139,27 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- keys --------------------------------------------------------------------------------------
+
+
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    from hotline.services.keys import create_key  # noqa: PLC0415
+
+    settings = _settings(args)
+
+    async def work(ctx: Context) -> str:
+        await migrate.upgrade(ctx.db.engine)
+        return await create_key(
+            ctx, department=args.department, platform=args.platform, label=args.label
+        )
+
+    key = _with_context(settings, work)
+    owner = f"department {args.department}" if args.department else f"platform {args.platform}"
+    print(f"API key for {owner} (shown once; store it now):")
+    print(key)
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -181,6 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--department")
     add.set_defaults(func=cmd_users_add)
+
+    keys = sub.add_parser("keys", help="API keys for departments and platforms")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    kadd = keys_sub.add_parser("add", parents=[common], help="create a key; printed once")
+    owner = kadd.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--department", help="a department code, e.g. GSGS")
+    owner.add_argument("--platform", help="a partner platform's name")
+    kadd.add_argument("--label")
+    kadd.set_defaults(func=cmd_keys_add)
     return parser
 
 

@@ -16,19 +16,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hotline.domain.vocabulary import TicketType
+from channels.config import ChannelsConfig
+from hotline.configbase import Section as _Section
+from hotline.domain.phones import normalise_phone
+from hotline.domain.vocabulary import EmergencyService, TicketType
+from ivr.config import IvrConfig
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hotline.db"
 
 
 class ConfigError(Exception):
     """The config cannot be used; the message names the file and the key."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CityConfig(_Section):
@@ -96,6 +96,27 @@ class DataConfig(_Section):
     taxonomy: str | None = None
 
 
+class TwilioConfig(_Section):
+    #: the hotline's own number, caller ID of outbound calls and messages (E.164)
+    phone_number: str | None = None
+    #: seconds to wait for Twilio's REST API before giving up on a request
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+    @field_validator("phone_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        return _check_e164(value)
+
+
+def _check_e164(value: str | None) -> str | None:
+    if value is None:
+        return None
+    phone = normalise_phone(value, "CN")
+    if phone.e164 is None or phone.e164 != value:
+        raise ValueError(f"must be a full E.164 number such as +863722123456, not {value!r}")
+    return value
+
+
 class HotlineConfig(_Section):
     city: CityConfig = CityConfig()
     server: ServerConfig = ServerConfig()
@@ -104,6 +125,20 @@ class HotlineConfig(_Section):
     time_limits: TimeLimitsConfig = TimeLimitsConfig()
     logging: LoggingConfig = LoggingConfig()
     data: DataConfig = DataConfig()
+    twilio: TwilioConfig = TwilioConfig()
+    #: 一键转接: the full E.164 numbers of the dispatch centres (Twilio cannot dial 110 itself)
+    emergency: dict[EmergencyService, str] = {}
+    #: a second number per service, tried when the first fails
+    emergency_fallback: dict[EmergencyService, str] = {}
+    ivr: IvrConfig = IvrConfig()
+    channels: ChannelsConfig = ChannelsConfig()
+
+    @field_validator("emergency", "emergency_fallback")
+    @classmethod
+    def _numbers(cls, value: dict[EmergencyService, str]) -> dict[EmergencyService, str]:
+        for number in value.values():
+            _check_e164(number)
+        return value
 
 
 class Secrets(BaseModel):

@@ -3,7 +3,9 @@
 from sqlalchemy import Table
 
 from hotline.storage.base import Base
+from hotline.storage.calls import AgentState, Call, TransferAttempt
 from hotline.storage.citizens import Citizen, Contact
+from hotline.storage.keys import ApiKey
 from hotline.storage.reference import Category, Department, Division
 from hotline.storage.tickets import (
     Assignment,
@@ -14,6 +16,7 @@ from hotline.storage.tickets import (
     TicketNumberSequence,
 )
 from hotline.storage.users import User
+from hotline.storage.webhooks import WebhookReply
 
 metadata = Base.metadata
 
@@ -30,8 +33,11 @@ __all__ = [
     "TICKETS",
     "TICKET_EVENTS",
     "TICKET_NUMBER_SEQUENCES",
+    "AgentState",
+    "ApiKey",
     "Assignment",
     "Base",
+    "Call",
     "Category",
     "Citizen",
     "Contact",
@@ -42,6 +48,8 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "TicketNumberSequence",
+    "TransferAttempt",
     "User",
+    "WebhookReply",
     "metadata",
 ]

@@ -68,7 +68,7 @@ class Ticket(Base):
         order_by="Assignment.dispatched_at", lazy="raise"
     )
 
-    __mapper_args__ = {  # noqa: RUF012 - SQLAlchemy reads it once at class creation
+    __mapper_args__ = {
         "version_id_col": version,
         "version_id_generator": False,
     }

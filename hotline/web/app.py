@@ -9,6 +9,8 @@ from importlib import resources
 import structlog
 from aiohttp import web
 
+from channels import web as channels_web
+from hotline.adapters.twilio import open_twilio
 from hotline.bootstrap import bootstrap
 from hotline.clock import Clock
 from hotline.config import Settings
@@ -17,7 +19,8 @@ from hotline.storage import migrate
 from hotline.web import health
 from hotline.web.api import tickets
 from hotline.web.errors import Handler, error_middleware
-from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS
+from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS, TWILIO
+from ivr import web as ivr_web
 
 log = structlog.get_logger("hotline.http")
 
@@ -74,8 +77,16 @@ def create_app(
         yield
         await ctx.db.dispose()
 
+    async def carriers(app: web.Application) -> AsyncIterator[None]:
+        async with open_twilio(settings) as client:
+            app[TWILIO] = client
+            yield
+
     app.cleanup_ctx.append(services)
+    app.cleanup_ctx.append(carriers)
     app.router.add_routes(health.routes)
     app.router.add_routes(tickets.routes)
+    ivr_web.setup(app)
+    channels_web.setup(app)
     app.router.add_get("/api/v1/openapi.yaml", openapi)
     return app

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from hotline.domain.lifecycle import Actor
 from hotline.domain.vocabulary import ActorKind
+from hotline.services.keys import resolve_key
 from hotline.web.errors import ApiError
 from hotline.web.keys import CONTEXT
 
@@ -19,6 +20,8 @@ class Principal:
     kind: ActorKind  # ADMIN, AGENT, SUPERVISOR, DEPARTMENT or PLATFORM
     id: str
     department: str | None = None
+    #: the console user's id, for agents, supervisors and department users signed in
+    user_id: int | None = None
 
     @property
     def actor(self) -> Actor:
@@ -37,10 +40,16 @@ async def authenticate(request: web.Request) -> Principal | None:
     token = _bearer(request)
     if token is None:
         return None
-    admin_token = request.app[CONTEXT].settings.secrets.admin_token
+    ctx = request.app[CONTEXT]
+    admin_token = ctx.settings.secrets.admin_token
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return Principal(ActorKind.ADMIN, "admin-token")
-    return None
+    owner = await resolve_key(ctx, token)
+    if owner is None:
+        return None
+    if owner.kind == "department":
+        return Principal(ActorKind.DEPARTMENT, f"key-{owner.key_id}", owner.department)
+    return Principal(ActorKind.PLATFORM, owner.platform or f"key-{owner.key_id}")
 
 
 async def require(request: web.Request, kinds: Collection[ActorKind]) -> Principal:

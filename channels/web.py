@@ -1,0 +1,11 @@
+"""HTTP entry points of the messaging channels, registered on the app by :func:`setup`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

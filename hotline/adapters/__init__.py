@@ -1,0 +1,1 @@
+"""Adapters to external systems (Twilio, WeChat): real clients behind small interfaces."""

@@ -1,0 +1,109 @@
+"""What every carrier webhook needs: Twilio's signature check, TwiML replies, exactly-once.
+
+Signatures are checked with ``twilio.request_validator.RequestValidator`` against
+``HOTLINE_PUBLIC_URL`` + the request's path and query (CONTRACT.md): the URL Twilio called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+import structlog
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from hotline.services import webhooks
+from hotline.web.keys import CONTEXT, TWILIO_FORM
+
+log = structlog.get_logger(__name__)
+
+TwilioHandler = Callable[[web.Request, dict[str, str]], Awaitable[web.Response]]
+
+
+def public_base(request: web.Request) -> str:
+    """The external base URL carriers call; the request's own origin if none is configured."""
+    configured = request.app[CONTEXT].settings.secrets.public_url
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.scheme}://{request.host}"
+
+
+def absolute_url(request: web.Request, path: str, **query: object) -> str:
+    """An absolute URL for a TwiML ``action``: what Twilio will call, and sign, next."""
+    clean = {k: str(v) for k, v in query.items() if v is not None}
+    suffix = f"?{urlencode(clean)}" if clean else ""
+    return f"{public_base(request)}{path}{suffix}"
+
+
+async def twilio_form(request: web.Request) -> dict[str, str]:
+    """The webhook's form fields, if ``X-Twilio-Signature`` is right; else 403."""
+    if TWILIO_FORM in request:
+        return request[TWILIO_FORM]
+    token = request.app[CONTEXT].settings.secrets.twilio_auth_token
+    signature = request.headers.get("X-Twilio-Signature")
+    if not token:
+        log.error("twilio webhook refused: TWILIO_AUTH_TOKEN is not set", path=request.path)
+        raise web.HTTPForbidden(text="signature cannot be checked")
+    if not signature:
+        raise web.HTTPForbidden(text="missing X-Twilio-Signature")
+    form = await request.post()
+    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    url = public_base(request) + request.rel_url.raw_path_qs
+    if not RequestValidator(token).validate(url, params, signature):
+        raise web.HTTPForbidden(text="bad X-Twilio-Signature")
+    request[TWILIO_FORM] = params
+    return params
+
+
+def twiml(document: object) -> web.Response:
+    """A TwiML document (a ``VoiceResponse`` or ``MessagingResponse``) as the HTTP reply."""
+    return web.Response(text=str(document), content_type="text/xml", charset="utf-8")
+
+
+def twilio_webhook(
+    source: str,
+) -> Callable[[TwilioHandler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """Check the signature, then handle each distinct delivery once.
+
+    A delivery is identified by the path and query and the whole signed form, so Twilio's
+    retries of one request are the same delivery, while the next step of a call (other
+    digits, another status) is a new one.
+    """
+
+    def decorate(handler: TwilioHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        @wraps(handler)
+        async def wrapper(request: web.Request) -> web.Response:
+            params = await twilio_form(request)
+            ctx = request.app[CONTEXT]
+            key = webhooks.delivery_key(
+                source,
+                request.rel_url.raw_path_qs,
+                *(f"{k}={params[k]}" for k in sorted(params)),
+            )
+            if not await webhooks.claim(ctx, source, key):
+                reply = await webhooks.stored(ctx, key)
+                if reply is None:
+                    raise web.HTTPServiceUnavailable(text="still processing; retry")
+                return web.Response(
+                    status=reply.status,
+                    text=reply.body,
+                    content_type=reply.content_type,
+                    charset="utf-8",
+                )
+            try:
+                response = await handler(request, params)
+            except BaseException:
+                await webhooks.release(ctx, key)
+                raise
+            await webhooks.store(
+                ctx,
+                key,
+                webhooks.StoredReply(response.status, response.content_type, response.text or ""),
+            )
+            return response
+
+        return wrapper
+
+    return decorate
