@@ -35,6 +35,8 @@ class IntakeValue:
     attach_to: str | None = None
     #: everything the carrier sent, stored with the contact
     payload: dict[str, Any] = field(default_factory=dict)
+    #: values for the intake hooks only (e.g. a query code's hash); not stored by intake
+    hook_data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

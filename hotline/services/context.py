@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from hotline.calendar import WorkingCalendar
 from hotline.clock import Clock
 from hotline.config import HotlineConfig, Settings
+from hotline.services.hooks import Hooks
 from hotline.services.reference import ReferenceCache
 from hotline.storage.db import Database
 
@@ -25,6 +26,7 @@ class Context:
     calendar: WorkingCalendar
     reference: ReferenceCache
     ids: Callable[[], str] = field(default=new_id)
+    hooks: Hooks = field(default_factory=Hooks)
 
     @property
     def config(self) -> HotlineConfig:

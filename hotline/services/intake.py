@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, or_, select
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,7 @@ from hotline.domain.phones import Phone, normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, ActorKind, Status
 from hotline.services.context import Context
 from hotline.services.history import event_values, reserve_ticket_numbers
+from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
 from hotline.storage.tables import (
@@ -77,7 +78,7 @@ _EXISTING = select(
     CONTACTS.c.content,
     TICKETS.c.number,
     TICKETS.c.status,
-).join(TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id)
+).outerjoin(TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id)
 _EXISTING_ONE = _EXISTING.where(CONTACTS.c.channel_ref == bindparam("ref"))
 _EXISTING_MANY = _EXISTING.where(CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)))
 
@@ -269,36 +270,51 @@ def _repeat(found: tuple[IntakeResult, str], item: _Item) -> Outcome:
     return replace(result, created=False, attached=False, triage_reasons=())
 
 
+@dataclass(frozen=True)
+class _Earlier:
+    """A contact already stored under this key; ``number`` is None while it has no ticket."""
+
+    contact_id: int
+    ticket_id: int | None
+    number: str | None
+    status: str | None
+    content: str
+
+    def result(self) -> tuple[IntakeResult, str] | None:
+        if self.ticket_id is None or self.number is None or self.status is None:
+            return None
+        made = IntakeResult(
+            contact_id=self.contact_id,
+            ticket_id=self.ticket_id,
+            number=self.number,
+            status=self.status,
+            created=False,
+        )
+        return made, self.content
+
+
 async def find_contact(
     ctx: Context, channel: str, channel_ref: str
 ) -> tuple[IntakeResult, str] | None:
     """What an earlier contact with this key made, and the text it carried."""
     async with ctx.db.sessions() as session:
         found = await _existing(session, {(channel, channel_ref)})
-    return found.get((channel, channel_ref))
+    earlier = found.get((channel, channel_ref))
+    return earlier.result() if earlier else None
 
 
 async def _existing(
     session: AsyncSession, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[IntakeResult, str]]:
+) -> dict[tuple[str, str], _Earlier]:
     refs = sorted({ref for _, ref in keys})
     stmt = _EXISTING_ONE if len(refs) == 1 else _EXISTING_MANY
     params: dict[str, Any] = {"ref": refs[0]} if len(refs) == 1 else {"refs": refs}
-    rows = [
-        row for row in await session.execute(stmt, params) if (row.channel, row.channel_ref) in keys
-    ]
     return {
-        (row.channel, row.channel_ref): (
-            IntakeResult(
-                contact_id=row.id,
-                ticket_id=row.ticket_id,
-                number=row.number,
-                status=row.status,
-                created=False,
-            ),
-            row.content,
+        (row.channel, row.channel_ref): _Earlier(
+            row.id, row.ticket_id, row.number, row.status, row.content
         )
-        for row in rows
+        for row in await session.execute(stmt, params)
+        if (row.channel, row.channel_ref) in keys
     }
 
 
@@ -313,26 +329,34 @@ async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
         fresh: list[int] = []
         first: dict[tuple[str, str], int] = {}
         for i, item in enumerate(items):
-            if item.key in earlier:
-                outcomes[i] = _repeat(earlier[item.key], item)
+            made = earlier[item.key].result() if item.key in earlier else None
+            if made is not None:
+                outcomes[i] = _repeat(made, item)
             elif item.key not in first:
                 first[item.key] = i
                 fresh.append(i)
         if fresh:
-            written = await _write_new(ctx, session, [items[i] for i in fresh], now)
+            pending = {key: e.contact_id for key, e in earlier.items() if e.ticket_id is None}
+            written = await _write_new(ctx, session, [items[i] for i in fresh], now, pending)
             for i, result in zip(fresh, written, strict=True):
                 outcomes[i] = result
         for i, item in enumerate(items):
             if outcomes[i] is None:  # the same contact twice in one batch
-                made = outcomes[first[item.key]]
-                assert isinstance(made, IntakeResult)  # noqa: S101 - written just above
-                outcomes[i] = _repeat((made, items[first[item.key]].value.content), item)
+                twin = outcomes[first[item.key]]
+                assert isinstance(twin, IntakeResult)  # noqa: S101 - written just above
+                outcomes[i] = _repeat((twin, items[first[item.key]].value.content), item)
     return [o for o in outcomes if o is not None]
 
 
 async def _write_new(
-    ctx: Context, session: AsyncSession, items: list[_Item], now: datetime
+    ctx: Context,
+    session: AsyncSession,
+    items: list[_Item],
+    now: datetime,
+    pending: dict[tuple[str, str], int],
 ) -> list[IntakeResult]:
+    """Tickets for new contacts. ``pending``: contacts already stored without a ticket (a call
+    in progress), which get their ticket instead of a second contact row."""
     citizens = await _citizen_ids(session, items, now)
     day, first_seq = await reserve_ticket_numbers(session, now, len(items))
     prefix = ctx.config.city.ticket_prefix
@@ -351,26 +375,54 @@ async def _write_new(
             note=item.value.channel.label,
             data={**event.data, "channel": item.value.channel.value},
         )
-        events.append(event_values(ids[number], 1, event))
-    await conn.execute(_INSERT_EVENT, events)
-    contact_rows = [
+        events.append(event)
+    await conn.execute(
+        _INSERT_EVENT,
+        [event_values(ids[n], 1, e) for n, e in zip(numbers, events, strict=True)],
+    )
+    contact_ids = {key: contact_id for key, contact_id in pending.items()}
+    new_contacts = [
         _contact_row(item, citizen, ids[number], now)
         for item, number, citizen in zip(items, numbers, citizens, strict=True)
+        if item.key not in pending
     ]
-    contact_ids = {
-        (row.channel, row.channel_ref): row.id
-        for row in await conn.execute(_INSERT_CONTACT, contact_rows)
-    }
-    return [
-        IntakeResult(
-            contact_id=contact_ids[item.key],
+    if new_contacts:
+        for row in await conn.execute(_INSERT_CONTACT, new_contacts):
+            contact_ids[(row.channel, row.channel_ref)] = row.id
+    for item, number, citizen in zip(items, numbers, citizens, strict=True):
+        if item.key in pending:
+            await conn.execute(
+                update(CONTACTS)
+                .where(CONTACTS.c.id == pending[item.key])
+                .values(
+                    ticket_id=ids[number],
+                    citizen_id=func.coalesce(CONTACTS.c.citizen_id, citizen),
+                    content=item.value.content,
+                )
+            )
+    made = [
+        NewTicket(
             ticket_id=ids[number],
             number=number,
+            contact_id=contact_ids[item.key],
+            citizen_id=citizen,
+            value=item.value,
+            event=event,
+        )
+        for item, number, citizen, event in zip(items, numbers, citizens, events, strict=True)
+    ]
+    for hook in ctx.hooks.on_intake:
+        await hook(session, made)
+    return [
+        IntakeResult(
+            contact_id=t.contact_id,
+            ticket_id=t.ticket_id,
+            number=t.number,
             status=Status.RECEIVED.value,
             created=True,
             triage_reasons=tuple(item.checked.reasons),
         )
-        for item, number in zip(items, numbers, strict=True)
+        for t, item in zip(made, items, strict=True)
     ]
 
 
@@ -495,9 +547,10 @@ async def _attach(ctx: Context, item: _Item) -> IntakeResult | None:
     now = ctx.clock.now()
     try:
         async with ctx.db.sessions() as session, session.begin():
-            earlier = await _existing(session, {item.key})
-            if item.key in earlier:
-                outcome = _repeat(earlier[item.key], item)
+            earlier = (await _existing(session, {item.key})).get(item.key)
+            made = earlier.result() if earlier else None
+            if made is not None:
+                outcome = _repeat(made, item)
                 if isinstance(outcome, DomainError):
                     raise outcome
                 return outcome

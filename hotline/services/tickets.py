@@ -45,6 +45,7 @@ from hotline.domain.vocabulary import (
 )
 from hotline.services.context import Context
 from hotline.services.history import append_event
+from hotline.services.hooks import TicketChange
 from hotline.storage.citizens import Contact
 from hotline.storage.tickets import Assignment, ExtensionRequest, ReturnRequest, Ticket
 
@@ -227,6 +228,9 @@ async def save_event(
             f"工单 {state.number} 已被他人修改，请刷新后重试", code="version_conflict"
         ) from exc
     await append_event(session, row.id, state.version, event)
+    change = TicketChange(ticket=row, state=state, event=event)
+    for hook in ctx.hooks.on_event:
+        await hook(session, change)
     return state
 
 

@@ -6,6 +6,8 @@ import time
 from collections.abc import AsyncIterator
 from importlib import resources
 
+import aiohttp_jinja2
+import jinja2
 import structlog
 from aiohttp import web
 
@@ -68,6 +70,11 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[MAX_BODY] = settings.config.server.max_body_bytes
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("hotline.web", "templates"),
+        autoescape=True,  # citizens' text is shown escaped everywhere
+    )
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         ctx = bootstrap(settings, clock=clock)
