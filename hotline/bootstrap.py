@@ -10,6 +10,7 @@ from hotline.config import HotlineConfig, Settings
 from hotline.services.context import Context
 from hotline.services.reference import ReferenceCache
 from hotline.storage.db import Database, create_database
+from ivr.hooks import link_call_tickets
 
 
 def build_calendar(
@@ -28,10 +29,12 @@ def bootstrap(
         echo=settings.config.database.echo,
         pool_size=settings.config.database.pool_size,
     )
-    return Context(
+    ctx = Context(
         settings=settings,
         db=database,
         clock=clock or SystemClock(),
         calendar=build_calendar(settings.config),
         reference=ReferenceCache(database),
     )
+    ctx.hooks.on_intake.append(link_call_tickets)
+    return ctx

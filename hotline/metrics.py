@@ -27,6 +27,26 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.calls_offered = Counter(
+            "hotline_calls_offered", "Inbound calls to the hotline", registry=self.registry
+        )
+        self.calls_answered = Counter(
+            "hotline_calls_answered",
+            "Calls answered by an agent, by whether within the answer target (15 s)",
+            ["within_target"],
+            registry=self.registry,
+        )
+        self.calls_abandoned = Counter(
+            "hotline_calls_abandoned",
+            "Callers who hung up while waiting for an agent",
+            registry=self.registry,
+        )
+        self.call_wait = Histogram(
+            "hotline_call_wait_seconds",
+            "Time from joining the queue to an agent's answer",
+            registry=self.registry,
+            buckets=(5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+        )
         self.calendar_degraded = Gauge(
             "hotline_calendar_degraded",
             "1 while a year in use or just ahead has no official holiday schedule",

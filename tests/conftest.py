@@ -43,12 +43,18 @@ def pytest_report_header() -> str:
     return f"database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (template copied per test)'}"
 
 
-def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(
+    database_url: str, tmp_path: Path, *, environ: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
     config = tmp_path / "config.yaml"
     config.write_text("logging: {format: console}\n", encoding="utf-8")
     return load_settings(
         str(config),
-        environ={"HOTLINE_DATABASE_URL": database_url, "HOTLINE_ADMIN_TOKEN": "test-admin-token"},
+        environ={
+            "HOTLINE_DATABASE_URL": database_url,
+            "HOTLINE_ADMIN_TOKEN": "test-admin-token",
+            **(environ or {}),
+        },
         overrides=overrides or None,
     )
 

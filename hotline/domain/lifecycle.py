@@ -353,6 +353,16 @@ class AttachContact:
 
 
 @dataclass(frozen=True)
+class Annotate:
+    """A fact for the record that changes nothing else: a transfer attempt and its result, a
+    call recording, a contact with the citizen. Allowed in every status."""
+
+    note: str
+    kind: str = "note"
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Amend:
     """Change the classification while the ticket is open. ``None`` leaves a field alone."""
 
@@ -385,6 +395,7 @@ Action = (
     | Reopen
     | Supervise
     | AttachContact
+    | Annotate
     | Amend
 )
 
@@ -413,6 +424,7 @@ ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "supervised": frozenset(WITH_DEPARTMENT | {Status.REPLIED, Status.AWAITING_DISPATCH}),
     "contact_attached": frozenset(Status) - FINAL_STATUSES,
     "amended": frozenset(Status) - FINAL_STATUSES,
+    "noted": frozenset(Status),
 }
 
 ACTION_NAMES: dict[type, str] = {
@@ -436,6 +448,7 @@ ACTION_NAMES: dict[type, str] = {
     Reopen: "reopened",
     Supervise: "supervised",
     AttachContact: "contact_attached",
+    Annotate: "noted",
     Amend: "amended",
 }
 
@@ -462,6 +475,7 @@ ACTION_LABELS: dict[str, str] = {
     "supervised": "督办",
     "contact_attached": "重复来电(来信)",
     "amended": "修改工单",
+    "noted": "记录",
 }
 
 
@@ -764,6 +778,10 @@ def _d_attach(s: TicketState, a: AttachContact, actor: Actor, now: datetime) -> 
     )
 
 
+def _d_annotate(s: TicketState, a: Annotate, actor: Actor, now: datetime) -> _Decision:
+    return s.status, _text(a.note, "note"), {"kind": a.kind, **dict(a.details)}
+
+
 def _d_amend(s: TicketState, a: Amend, actor: Actor, now: datetime) -> _Decision:
     current = s.classification
     changes: JSON = {}
@@ -799,6 +817,7 @@ _DECIDERS: dict[type, Any] = {
     Reopen: _d_reopen,
     Supervise: _d_supervise,
     AttachContact: _d_attach,
+    Annotate: _d_annotate,
     Amend: _d_amend,
 }
 

@@ -76,6 +76,7 @@ _EXISTING = select(
     CONTACTS.c.channel_ref,
     CONTACTS.c.ticket_id,
     CONTACTS.c.content,
+    CONTACTS.c.payload,
     TICKETS.c.number,
     TICKETS.c.status,
 ).outerjoin(TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id)
@@ -279,6 +280,7 @@ class _Earlier:
     number: str | None
     status: str | None
     content: str
+    payload: dict[str, Any]
 
     def result(self) -> tuple[IntakeResult, str] | None:
         if self.ticket_id is None or self.number is None or self.status is None:
@@ -303,6 +305,22 @@ async def find_contact(
     return earlier.result() if earlier else None
 
 
+@dataclass(frozen=True)
+class ContactState:
+    """A stored contact: has it a ticket yet (a call in progress has not), and its payload."""
+
+    ticketed: bool
+    payload: dict[str, Any]
+
+
+async def contact_state(ctx: Context, channel: str, channel_ref: str) -> ContactState | None:
+    async with ctx.db.sessions() as session:
+        found = (await _existing(session, {(channel, channel_ref)})).get((channel, channel_ref))
+    if found is None:
+        return None
+    return ContactState(found.ticket_id is not None, found.payload)
+
+
 async def _existing(
     session: AsyncSession, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], _Earlier]:
@@ -311,7 +329,7 @@ async def _existing(
     params: dict[str, Any] = {"ref": refs[0]} if len(refs) == 1 else {"refs": refs}
     return {
         (row.channel, row.channel_ref): _Earlier(
-            row.id, row.ticket_id, row.number, row.status, row.content
+            row.id, row.ticket_id, row.number, row.status, row.content, dict(row.payload or {})
         )
         for row in await session.execute(stmt, params)
         if (row.channel, row.channel_ref) in keys
@@ -336,7 +354,7 @@ async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
                 first[item.key] = i
                 fresh.append(i)
         if fresh:
-            pending = {key: e.contact_id for key, e in earlier.items() if e.ticket_id is None}
+            pending = {key: e for key, e in earlier.items() if e.ticket_id is None}
             written = await _write_new(ctx, session, [items[i] for i in fresh], now, pending)
             for i, result in zip(fresh, written, strict=True):
                 outcomes[i] = result
@@ -353,7 +371,7 @@ async def _write_new(
     session: AsyncSession,
     items: list[_Item],
     now: datetime,
-    pending: dict[tuple[str, str], int],
+    pending: dict[tuple[str, str], _Earlier],
 ) -> list[IntakeResult]:
     """Tickets for new contacts. ``pending``: contacts already stored without a ticket (a call
     in progress), which get their ticket instead of a second contact row."""
@@ -380,7 +398,7 @@ async def _write_new(
         _INSERT_EVENT,
         [event_values(ids[n], 1, e) for n, e in zip(numbers, events, strict=True)],
     )
-    contact_ids = {key: contact_id for key, contact_id in pending.items()}
+    contact_ids = {key: earlier.contact_id for key, earlier in pending.items()}
     new_contacts = [
         _contact_row(item, citizen, ids[number], now)
         for item, number, citizen in zip(items, numbers, citizens, strict=True)
@@ -391,13 +409,15 @@ async def _write_new(
             contact_ids[(row.channel, row.channel_ref)] = row.id
     for item, number, citizen in zip(items, numbers, citizens, strict=True):
         if item.key in pending:
+            stored = pending[item.key]
             await conn.execute(
                 update(CONTACTS)
-                .where(CONTACTS.c.id == pending[item.key])
+                .where(CONTACTS.c.id == stored.contact_id)
                 .values(
                     ticket_id=ids[number],
                     citizen_id=func.coalesce(CONTACTS.c.citizen_id, citizen),
                     content=item.value.content,
+                    payload={**stored.payload, **_contact_row(item, citizen, 0, now)["payload"]},
                 )
             )
     made = [

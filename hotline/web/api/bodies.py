@@ -45,3 +45,5 @@ class TicketCreate(Body):
     confidential: bool = False
     needs_assistance: bool = False
     urgency: Literal["normal", "urgent"] = "normal"
+    #: the live call this ticket is about (an agent's ticket): the call is linked to it
+    call_sid: str | None = Field(default=None, max_length=64)

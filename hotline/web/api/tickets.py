@@ -60,9 +60,22 @@ async def create_ticket(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key") or f"auto-{uuid.uuid4()}"
     if len(key) > 200:
         raise InvalidField("Idempotency-Key", "不能超过 200 个字符")
+    ref = f"{principal.kind.value}:{principal.id}:{key}"
+    payload: dict[str, Any] = {"api_body": body.model_dump(exclude_none=True)}
+    if body.call_sid is not None:
+        # A ticket about a live call: the call's own contact gets it, or (a second matter in
+        # the same call) a contact of its own; the call is linked either way.
+        state = await intake.contact_state(ctx, Channel.PHONE.value, body.call_sid)
+        if state is None:
+            raise InvalidField("call_sid", f"没有这个通话: {body.call_sid}")
+        channel = Channel.PHONE
+        first = not state.ticketed or state.payload.get("idempotency_key") == key
+        ref = body.call_sid if first else f"{body.call_sid}:{key}"
+        payload["CallSid"] = body.call_sid
+        payload["idempotency_key"] = key
     value = IntakeValue(
         channel=channel,
-        channel_ref=f"{principal.kind.value}:{principal.id}:{key}",
+        channel_ref=ref,
         received_at=ctx.clock.now(),
         content=body.content,
         title=body.title,
@@ -79,7 +92,7 @@ async def create_ticket(request: web.Request) -> web.Response:
         confidential=body.confidential,
         needs_assistance=body.needs_assistance,
         urgency=Urgency(body.urgency),
-        payload={"api_body": body.model_dump(exclude_none=True)},
+        payload=payload,
     )
     result = await intake.take_in(ctx, value, principal.actor)
     request.app[METRICS].contacts.labels(

@@ -12,6 +12,7 @@ from hotline.domain.errors import IllegalTransition, InvalidField
 from hotline.domain.lifecycle import (
     Actor,
     Amend,
+    Annotate,
     AnswerDirectly,
     AttachContact,
     Close,
@@ -98,6 +99,7 @@ ACTIONS: dict[str, tuple[ActionFactory, Actor]] = {
     "supervise": (lambda s: Supervise("请加快办理"), SUPERVISOR),
     "attach": (lambda s: AttachContact("99", "sms"), AGENT),
     "amend": (lambda s: Amend(urgency=Urgency.URGENT), AGENT),
+    "annotate": (lambda s: Annotate("转接120成功", kind="transfer"), AGENT),
 }
 
 OPEN = [s for s in Status if not s.is_final]
@@ -140,6 +142,7 @@ LEGAL: dict[tuple[Status, str], Status] = {
     },
     **{(f, "attach"): f for f in OPEN},
     **{(f, "amend"): f for f in OPEN},
+    **{(f, "annotate"): f for f in Status},
 }
 
 MATRIX = [(status, name) for status in Status for name in ACTIONS]
