@@ -45,7 +45,7 @@ def _queue_url(request: web.Request, **query: object) -> str:
 
 
 @routes.post("/twilio/voice")
-@twilio_webhook(VOICE)
+@twilio_webhook(VOICE, stored=False)  # arrival is an upsert on CallSid; the greeting is fixed
 async def incoming(request: web.Request, form: dict[str, str]) -> web.Response:
     ctx = request.app[CONTEXT]
     arrival = await calls.call_arrived(
@@ -335,7 +335,7 @@ async def agent_done(request: web.Request, form: dict[str, str]) -> web.Response
 
 
 @routes.post("/twilio/voice/status")
-@twilio_webhook(VOICE)
+@twilio_webhook(VOICE, stored=False)  # the final status is recorded once, by the call's row
 async def status(request: web.Request, form: dict[str, str]) -> web.Response:
     ctx = request.app[CONTEXT]
     ending = await calls.call_status(
