@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
+
 from dispatch.deadlines import assignment_clocks, extended_due
+from dispatch.routing import Catalogue, Decision, route
 from hotline.domain.errors import InvalidField, NotFound
 from hotline.domain.lifecycle import (
     Actor,
     DecideExtension,
+    DecideReturn,
     Dispatch,
     NewAssignment,
+    RequestExtension,
+    RequestReturn,
     TicketState,
 )
 from hotline.domain.vocabulary import Role
 from hotline.services.context import Context
 from hotline.services.tickets import Outcome, perform, read_state
+from hotline.storage.tickets import ExtensionRequest, ReturnRequest, Ticket
 
 
 async def new_assignments(
@@ -71,9 +78,78 @@ async def dispatch_to(
     )
 
 
-async def decide_extension(
-    ctx: Context, number: str, request_id: str, approve: bool, actor: Actor, note: str | None
+async def request_extension(
+    ctx: Context, number: str, department: str, reason: str, approved_by: str, actor: Actor
+) -> tuple[str, Outcome]:
+    """延期申请 before the due time, at most ``time_limits.max_extensions`` times."""
+    request_id = ctx.ids()
+    action = RequestExtension(
+        request_id,
+        department,
+        reason,
+        approved_by,
+        max_extensions=ctx.config.time_limits.max_extensions,
+    )
+    return request_id, await perform(ctx, number, action, actor)
+
+
+async def request_return(
+    ctx: Context, number: str, department: str, reason: str, actor: Actor
+) -> tuple[str, Outcome]:
+    """退回 within the return window, with a reason; the centre reviews it."""
+    request_id = ctx.ids()
+    return request_id, await perform(
+        ctx, number, RequestReturn(request_id, department, reason), actor
+    )
+
+
+async def ticket_of_request(
+    ctx: Context, model: type[ExtensionRequest] | type[ReturnRequest], request_id: str
+) -> str:
+    async with ctx.db.sessions() as session:
+        number = await session.scalar(
+            select(Ticket.number)
+            .join(model, model.ticket_id == Ticket.id)
+            .where(model.id == request_id)
+        )
+    if number is None:
+        kind = "延期申请" if model is ExtensionRequest else "退回申请"
+        raise NotFound(f"{kind} {request_id} 不存在")
+    return number
+
+
+async def decide_return(
+    ctx: Context,
+    request_id: str,
+    approve: bool,
+    actor: Actor,
+    *,
+    department: str | None = None,
+    note: str | None = None,
 ) -> Outcome:
+    """Review a return. Approved with a ``department``: re-dispatched there with a fresh
+    clock; approved without one: back to the dispatch queue; refused: back to the unit."""
+    number = await ticket_of_request(ctx, ReturnRequest, request_id)
+    state = await read_state(ctx, number)
+    redispatch: tuple[NewAssignment, ...] = ()
+    if approve and department is not None:
+        redispatch = await new_assignments(ctx, state, department)
+    elif not approve and department is not None:
+        raise InvalidField("department", "驳回退回时不能指定新的承办单位")
+    return await perform(
+        ctx,
+        number,
+        DecideReturn(request_id, approve, note, redispatch),
+        actor,
+        expected_version=state.version,
+    )
+
+
+async def decide_extension(
+    ctx: Context, request_id: str, approve: bool, actor: Actor, note: str | None
+) -> Outcome:
+    """Approve (the due time moves by N working days) or refuse an extension request."""
+    number = await ticket_of_request(ctx, ExtensionRequest, request_id)
     state = await read_state(ctx, number)
     pending = state.pending_extension
     if pending is None or pending.id != request_id:
@@ -89,3 +165,32 @@ async def decide_extension(
         actor,
         expected_version=state.version,
     )
+
+
+async def route_ticket(ctx: Context, number: str) -> Decision:
+    """Where the routing catalogue sends this ticket, from its category and place."""
+    state = await read_state(ctx, number)
+    c = state.classification
+    if c.category is None:
+        return Decision(None, (), None, "-", 0.0, ("工单没有诉求分类，需人工派单",))
+    async with ctx.db.sessions() as session:
+        content = await session.scalar(select(Ticket.content).where(Ticket.number == number))
+    return route(
+        catalogue_for(ctx),
+        c.category,
+        c.division,
+        c.street,
+        text=content or "",
+        type_=c.type,
+    )
+
+
+def catalogue_for(ctx: Context) -> Catalogue:
+    """The routing catalogue in force (the default built from the taxonomy for now)."""
+    return Catalogue.default()
+
+
+def rule_label(decision: Decision) -> str:
+    """What the history records of a routing decision: rule, catalogue version, confidence."""
+    rule = decision.rule.id if decision.rule is not None else "none"
+    return f"{rule}@{decision.catalogue_version} ({decision.confidence:.2f})"

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from channels.config import ChannelsConfig
+from dispatch.config import RoutingConfig
 from hotline.configbase import Section as _Section
 from hotline.domain.phones import normalise_phone
 from hotline.domain.vocabulary import EmergencyService, TicketType
@@ -131,6 +132,7 @@ class HotlineConfig(_Section):
     #: a second number per service, tried when the first fails
     emergency_fallback: dict[EmergencyService, str] = {}
     ivr: IvrConfig = IvrConfig()
+    routing: RoutingConfig = RoutingConfig()
     channels: ChannelsConfig = ChannelsConfig()
 
     @field_validator("emergency", "emergency_fallback")

@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.domain.places import street_code
 from hotline.services.context import Context
 from hotline.services.passwords import hash_password
 from hotline.storage.reference import Category, Department, Division
@@ -40,11 +41,6 @@ class SeedReport:
     departments: int
     categories: int
     users_created: int
-
-
-def street_code(county_code: str, name: str) -> str:
-    """Streets and towns have no code in the reference data: ``<county>-<name>`` is stable."""
-    return f"{county_code}-{name}"
 
 
 def _load_yaml(path: Path | None, packaged: str) -> dict[str, Any]:

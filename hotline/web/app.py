@@ -19,7 +19,7 @@ from hotline.config import Settings
 from hotline.metrics import Metrics
 from hotline.storage import migrate
 from hotline.web import health
-from hotline.web.api import tickets
+from hotline.web.api import actions, routing, tickets
 from hotline.web.errors import Handler, error_middleware
 from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS, TWILIO
 from ivr import web as ivr_web
@@ -93,6 +93,8 @@ def create_app(
     app.cleanup_ctx.append(carriers)
     app.router.add_routes(health.routes)
     app.router.add_routes(tickets.routes)
+    app.router.add_routes(actions.routes)
+    app.router.add_routes(routing.routes)
     ivr_web.setup(app)
     channels_web.setup(app)
     app.router.add_get("/api/v1/openapi.yaml", openapi)

@@ -99,25 +99,37 @@ def _render(request: web.Request, status: int, code: str, message: str) -> web.R
     return _plain(status, message if status < 500 else None)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def render_exception(request: web.Request, exc: BaseException) -> web.Response | None:
+    """The response for a failure, or None for what must propagate (redirects, cancellation)."""
+    if isinstance(exc, ApiError):
         return _render(request, exc.status, exc.code, exc.message)
-    except DomainError as exc:
+    if isinstance(exc, DomainError):
         return _render(request, _status_of(exc), exc.code, exc.message)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            return None
         code = _DEFAULT_CODES.get(exc.status, "error")
         message = exc.reason
         if exc.status == 413:
             message = f"请求体超过上限 {request.app[MAX_BODY]} 字节"
+        elif exc.text and exc.text != f"{exc.status}: {exc.reason}":
+            message = exc.text
         return _render(request, exc.status, code, message)
-    except Exception:
+    if isinstance(exc, Exception):
         log.exception("unhandled error", path=request.path, method=request.method)
         return _render(request, 500, "internal", "服务器内部错误")
+    return None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Exception as exc:
+        response = render_exception(request, exc)
+        if response is None:
+            raise
+        return response
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

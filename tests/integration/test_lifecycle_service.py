@@ -102,7 +102,7 @@ async def test_extension_is_decided_on_the_calendar(ctx: Context) -> None:
     async with ctx.db.sessions() as session:
         ext = (await session.scalars(select(ExtensionRequest))).one()
     assert (ext.status, ext.approved_by) == ("pending", "李局长")
-    await decide_extension(ctx, number, "ext-1", True, SUPERVISOR, "同意")
+    await decide_extension(ctx, "ext-1", True, SUPERVISOR, "同意")
     view = await get_ticket(ctx, number)
     # 3 Dec + 5 working days → 10 Dec
     assert view.ticket.due_at == datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI)
@@ -111,7 +111,7 @@ async def test_extension_is_decided_on_the_calendar(ctx: Context) -> None:
     assert ext.status == "approved"
     assert ext.new_due_at == view.ticket.due_at
     with pytest.raises(NotFound):
-        await decide_extension(ctx, number, "ext-1", True, SUPERVISOR, None)
+        await decide_extension(ctx, "ext-1", True, SUPERVISOR, None)
     await stored_history_replays(ctx, number)
 
 

@@ -1,0 +1,1 @@
+"""Editable reference data of the routing engine (lexicons, places) for importlib.resources."""
