@@ -30,7 +30,7 @@ import asyncpg
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-auth-token"
+TOKEN = "bench-auth-token"  # noqa: S105 - a benchmark signing key, not a secret
 PUBLIC = "https://hotline.example.cn"
 
 BARE_SERVER = """
