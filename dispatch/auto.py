@@ -13,6 +13,7 @@ from text channels (SMS, WeChat, mailbox, platforms) are routed as they arrive:
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from dispatch.gazetteer import Gazetteer
 from dispatch.routing import Catalogue, Suggestion, suggest
 from dispatch.service import dispatch_to, rule_label
 from dispatch.understanding import Kind, Lexicon
-from hotline.domain.errors import DomainError
+from hotline.domain.errors import DomainError, InvalidField
 from hotline.domain.lifecycle import SYSTEM, Actor, Amend, Annotate, Triage
 from hotline.domain.vocabulary import ActorKind, Status, Urgency
 from hotline.services.context import Context
@@ -141,10 +142,8 @@ async def auto_route(ctx: Context, number: str) -> Routed:
         street=None if (c.street or c.division) else found.street,
         urgency=Urgency.URGENT if found.kind is Kind.EMERGENCY else None,
     )
-    try:
+    with contextlib.suppress(InvalidField):  # the ticket already says all the engine knows
         await perform(ctx, number, amend, ENGINE)
-    except DomainError:
-        pass  # nothing to amend
     if found.kind is Kind.EMERGENCY:
         service = found.emergency.value if found.emergency else "110/119/120"
         await perform(

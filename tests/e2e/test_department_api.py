@@ -140,7 +140,7 @@ async def test_return_in_time_is_reviewed_and_redispatched(desk: Desk, clock: Fi
     )
     assert status == 200, ticket
     assert ticket["status"] == "dispatched"
-    fresh = [a for a in ticket["assignments"] if a["department"] == "GDGS"][0]
+    fresh = next(a for a in ticket["assignments"] if a["department"] == "GDGS")
     assert fresh["dispatched_at"] == "2026-11-26T16:00:00+08:00"  # a fresh clock
     assert fresh["due_at"] == "2026-12-03T23:59:59+08:00"
     status, _ = await desk.call("GET", f"/api/v1/tickets/{number}", await desk.key("GDGS"))
@@ -361,7 +361,7 @@ async def test_route_suggest_follows_the_contract(desk: Desk) -> None:
         "POST", "/api/v1/route/suggest", ADMIN, {"text": "林州市黄华镇后山着火了，烟很大"}
     )
     assert (fire["kind"], fire["emergency"], fire["department"]) == ("emergency", "119", None)
-    status, error = await desk.call("POST", "/api/v1/route/suggest", ADMIN, {"text": ""})
+    status, _ = await desk.call("POST", "/api/v1/route/suggest", ADMIN, {"text": ""})
     assert status == 422
     status, _ = await desk.call(
         "POST", "/api/v1/route/suggest", await desk.key("CGJ"), {"text": "路灯"}
