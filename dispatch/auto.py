@@ -23,7 +23,7 @@ import yaml
 from sqlalchemy import select
 
 from dispatch.gazetteer import Gazetteer
-from dispatch.routing import Catalogue, Suggestion, suggest
+from dispatch.routing import Catalogue, Decision, Suggestion, route, suggest
 from dispatch.service import dispatch_to, rule_label
 from dispatch.understanding import Kind, Lexicon
 from hotline.domain.errors import DomainError, InvalidField
@@ -32,7 +32,9 @@ from hotline.domain.vocabulary import ActorKind, Status, Urgency
 from hotline.services.context import Context
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import perform, read_state
+from hotline.storage.routing import RoutingCatalogue
 from hotline.storage.tickets import Ticket
+from hotline.storage.upsert import dialect_insert, dialect_of
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +86,7 @@ async def engine(ctx: Context) -> Engine:
     rules = ctx.config.routing.rules
     if rules:
         catalogue = catalogue.with_rules(rules)
+    await _keep_version(ctx, catalogue)
     built = Engine(
         gazetteer=Gazetteer.from_rows(rows) if rows else Gazetteer.packaged(),
         catalogue=catalogue,
@@ -92,6 +95,24 @@ async def engine(ctx: Context) -> Engine:
     )
     _engines[ctx] = built
     return built
+
+
+async def _keep_version(ctx: Context, catalogue: Catalogue) -> None:
+    """Store the catalogue under its version, once, so every recorded decision can be traced
+    to the exact rules that made it."""
+    async with ctx.db.sessions() as session, session.begin():
+        stmt = (
+            dialect_insert(dialect_of(session), RoutingCatalogue)
+            .values(
+                version=str(catalogue.version),
+                rules=[rule.as_dict() for rule in catalogue.rules],
+                urban_divisions=sorted(catalogue.urban_divisions),
+                counties=sorted(catalogue.counties),
+                created_at=ctx.clock.now(),
+            )
+            .on_conflict_do_nothing(index_elements=[RoutingCatalogue.version])
+        )
+        await session.execute(stmt)
 
 
 def _lexicon(ctx: Context) -> Lexicon:
@@ -108,6 +129,20 @@ async def suggest_for(ctx: Context, text: str, address: str | None = None) -> Su
     built = await engine(ctx)
     return suggest(
         text, address, gazetteer=built.gazetteer, catalogue=built.catalogue, lexicon=built.lexicon
+    )
+
+
+async def route_ticket(ctx: Context, number: str) -> Decision:
+    """Where the catalogue in force sends this ticket, from its category and place."""
+    state = await read_state(ctx, number)
+    c = state.classification
+    if c.category is None:
+        return Decision(None, (), None, "-", 0.0, ("工单没有诉求分类，需人工派单",))
+    async with ctx.db.sessions() as session:
+        content = await session.scalar(select(Ticket.content).where(Ticket.number == number))
+    built = await engine(ctx)
+    return route(
+        built.catalogue, c.category, c.division, c.street, text=content or "", type_=c.type
     )
 
 

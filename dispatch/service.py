@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from dispatch.deadlines import assignment_clocks, extended_due
-from dispatch.routing import Catalogue, Decision, route
-from hotline.domain.errors import InvalidField, NotFound
+from dispatch.routing import Decision
+from hotline.domain.errors import IllegalTransition, InvalidField, NotFound
 from hotline.domain.lifecycle import (
     Actor,
     DecideExtension,
     DecideReturn,
+    Delegate,
     Dispatch,
     NewAssignment,
     RequestExtension,
@@ -167,30 +168,51 @@ async def decide_extension(
     )
 
 
-async def route_ticket(ctx: Context, number: str) -> Decision:
-    """Where the routing catalogue sends this ticket, from its category and place."""
-    state = await read_state(ctx, number)
-    c = state.classification
-    if c.category is None:
-        return Decision(None, (), None, "-", 0.0, ("工单没有诉求分类，需人工派单",))
-    async with ctx.db.sessions() as session:
-        content = await session.scalar(select(Ticket.content).where(Ticket.number == number))
-    return route(
-        catalogue_for(ctx),
-        c.category,
-        c.division,
-        c.street,
-        text=content or "",
-        type_=c.type,
-    )
-
-
-def catalogue_for(ctx: Context) -> Catalogue:
-    """The routing catalogue in force (the default built from the taxonomy for now)."""
-    return Catalogue.default()
-
-
 def rule_label(decision: Decision) -> str:
     """What the history records of a routing decision: rule, catalogue version, confidence."""
     rule = decision.rule.id if decision.rule is not None else "none"
     return f"{rule}@{decision.catalogue_version} ({decision.confidence:.2f})"
+
+
+async def delegate(ctx: Context, number: str, county: str, street: str, actor: Actor) -> Outcome:
+    """分派: a county-level government hands a ticket to one of its streets or towns.
+
+    Only its own streets and towns, only for categories that may be pushed down, and the
+    street's share ends by the county's own due time (the county stays answerable).
+    """
+    ref = await ctx.reference.get()
+    target = ref.departments.get(street)
+    if target is None or not target.active or target.level != "street":
+        raise InvalidField("department", f"未知的街道(乡镇): {street}")
+    if target.parent_code != county:
+        raise InvalidField("department", f"{street} 不属于 {county}")
+    state = await read_state(ctx, number)
+    category = ref.categories.get(state.classification.category or "")
+    if category is not None and not category.push_down:
+        raise IllegalTransition(
+            f"“{category.name}”类工单不下派至街道(乡镇)", code="not_pushed_down"
+        )
+    lead = state.lead
+    if lead is None or lead.department != county:
+        raise IllegalTransition(f"工单 {number} 当前不由 {county} 主办", code="not_lead")
+    now = ctx.clock.now()
+    clocks = assignment_clocks(
+        ctx.calendar,
+        ctx.config.time_limits,
+        now,
+        type_=state.classification.type,
+        category=state.classification.category,
+        urgency=state.classification.urgency,
+    )
+    share = NewAssignment(
+        id=ctx.ids(),
+        department=street,
+        role=Role.CO,
+        dispatched_at=now,
+        sign_due_at=clocks.sign_due_at,
+        return_due_at=clocks.return_due_at,
+        due_at=min(lead.due_at, clocks.due_at),
+    )
+    return await perform(
+        ctx, number, Delegate(county, share), actor, expected_version=state.version
+    )

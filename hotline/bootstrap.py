@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from channels.notify import install as install_channel_hooks
+from dispatch import escalation
 from hotline.calendar import WorkingCalendar
 from hotline.clock import Clock, SystemClock
 from hotline.config import HotlineConfig, Settings
@@ -37,4 +39,9 @@ def bootstrap(
         reference=ReferenceCache(database),
     )
     ctx.hooks.on_intake.append(link_call_tickets)
+    policy = settings.config.escalation
+    ctx.first_look = lambda a: escalation.first_look(
+        escalation.Clock(a.status, a.sign_due_at, a.due_at), policy
+    )
+    install_channel_hooks(ctx)
     return ctx

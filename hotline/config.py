@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from channels.config import ChannelsConfig
-from dispatch.config import RoutingConfig
+from dispatch.config import EscalationConfig, HotspotConfig, RoutingConfig
 from hotline.configbase import Section as _Section
 from hotline.domain.phones import normalise_phone
 from hotline.domain.vocabulary import EmergencyService, TicketType
@@ -133,6 +133,8 @@ class HotlineConfig(_Section):
     emergency_fallback: dict[EmergencyService, str] = {}
     ivr: IvrConfig = IvrConfig()
     routing: RoutingConfig = RoutingConfig()
+    escalation: EscalationConfig = EscalationConfig()
+    hotspots: HotspotConfig = HotspotConfig()
     channels: ChannelsConfig = ChannelsConfig()
 
     @field_validator("emergency", "emergency_fallback")

@@ -29,11 +29,20 @@ from hotline.services.context import Context
 from hotline.services.seed import seed_demo
 from hotline.storage import migrate
 from hotline.storage.db import create_database
+from tests.prism import running_prism
 
 PG_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL")
 
 #: reference tables survive between tests; everything else is truncated (PostgreSQL)
-REFERENCE_TABLES = {"divisions", "departments", "categories", "users", "alembic_version"}
+REFERENCE_TABLES = {
+    "divisions",
+    "departments",
+    "categories",
+    "users",
+    "kb_articles",
+    "kb_article_versions",
+    "alembic_version",
+}
 
 #: a Thursday that is a working day, well inside 2026 (which chinese_calendar covers)
 DEFAULT_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
@@ -109,6 +118,13 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
     path = tmp_path / "hotline.db"
     shutil.copyfile(database_template, path)
     yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def prism_url() -> Iterator[str]:
+    """Prism serving Twilio's own OpenAPI description, once per run (skips without it)."""
+    with running_prism() as url:
+        yield url
 
 
 @pytest.fixture

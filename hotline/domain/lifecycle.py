@@ -260,6 +260,15 @@ class Dispatch:
 
 
 @dataclass(frozen=True)
+class Delegate:
+    """分派: the county-level government holding the ticket hands the work to one of its
+    streets or towns, which joins as a co-handler; the county stays answerable for it."""
+
+    department: str
+    assignment: NewAssignment
+
+
+@dataclass(frozen=True)
 class Sign:
     department: str
 
@@ -381,6 +390,7 @@ Action = (
     | TransferEmergency
     | Merge
     | Dispatch
+    | Delegate
     | Sign
     | Progress
     | RequestReturn
@@ -408,6 +418,7 @@ ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "merged": AT_CENTRE,
     "dispatched": AT_CENTRE,
     "signed": frozenset({Status.DISPATCHED, Status.SIGNED, Status.IN_PROGRESS, Status.SUSPENDED}),
+    "delegated": frozenset({Status.SIGNED, Status.IN_PROGRESS}),
     "progress": frozenset({Status.DISPATCHED, Status.SIGNED, Status.IN_PROGRESS, Status.SUSPENDED}),
     "return_requested": frozenset({Status.DISPATCHED, Status.SIGNED, Status.IN_PROGRESS}),
     "return_decided": frozenset(WITH_DEPARTMENT),
@@ -434,6 +445,7 @@ ACTION_NAMES: dict[type, str] = {
     TransferEmergency: "transferred",
     Merge: "merged",
     Dispatch: "dispatched",
+    Delegate: "delegated",
     Sign: "signed",
     Progress: "progress",
     RequestReturn: "return_requested",
@@ -460,6 +472,7 @@ ACTION_LABELS: dict[str, str] = {
     "transferred": "转接紧急热线",
     "merged": "并单",
     "dispatched": "派单",
+    "delegated": "分派",
     "signed": "签收",
     "progress": "办理进展",
     "return_requested": "申请退回",
@@ -588,6 +601,21 @@ def _d_dispatch(s: TicketState, a: Dispatch, actor: Actor, now: datetime) -> _De
         Status.DISPATCHED,
         f"派至 {lead.department}",
         {"assignments": [_new_assignment_json(x) for x in a.assignments], "rule": a.rule},
+    )
+
+
+def _d_delegate(s: TicketState, a: Delegate, actor: Actor, now: datetime) -> _Decision:
+    lead = _lead_of(s, a.department)
+    new = a.assignment
+    _check_new_assignments((replace(new, role=Role.LEAD),), "assignment")
+    if new.role is not Role.CO:
+        raise InvalidField("assignment", "分派的街道(乡镇)作为协办单位")
+    if any(x.department == new.department for x in s.active_assignments):
+        raise InvalidField("department", f"{new.department} 已在办理此工单")
+    return (
+        s.status,
+        f"{lead.department} 分派至 {new.department}",
+        {"assignments": [_new_assignment_json(new)], "by": lead.department},
     )
 
 
@@ -803,6 +831,7 @@ _DECIDERS: dict[type, Any] = {
     TransferEmergency: _d_transfer,
     Merge: _d_merge,
     Dispatch: _d_dispatch,
+    Delegate: _d_delegate,
     Sign: _d_sign,
     Progress: _d_progress,
     RequestReturn: _d_request_return,
@@ -1007,6 +1036,7 @@ def _e_amended(s: TicketState, e: Event) -> TicketState:
 
 _EVOLVERS: dict[str, Callable[[TicketState, Event], TicketState]] = {
     "dispatched": _e_dispatched,
+    "delegated": _e_dispatched,
     "signed": _e_signed,
     "progress": _e_progress,
     "return_requested": _e_return_requested,

@@ -5,13 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from hotline.calendar import WorkingCalendar
 from hotline.clock import Clock
 from hotline.config import HotlineConfig, Settings
+from hotline.domain.lifecycle import AssignmentState
 from hotline.services.hooks import Hooks
 from hotline.services.reference import ReferenceCache
 from hotline.storage.db import Database
+
+#: when the deadline scheduler should first look at an assignment's clock (see dispatch)
+FirstLook = Callable[[AssignmentState], datetime | None]
 
 
 def new_id() -> str:
@@ -27,6 +32,7 @@ class Context:
     reference: ReferenceCache
     ids: Callable[[], str] = field(default=new_id)
     hooks: Hooks = field(default_factory=Hooks)
+    first_look: FirstLook | None = None
 
     @property
     def config(self) -> HotlineConfig:

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain.places import street_code
 from hotline.services.context import Context
+from hotline.services.knowledge import save_article
 from hotline.services.passwords import hash_password
+from hotline.storage.knowledge import KbArticle
 from hotline.storage.reference import Category, Department, Division
 from hotline.storage.upsert import dialect_insert, dialect_of
 from hotline.storage.users import User
@@ -41,6 +43,7 @@ class SeedReport:
     departments: int
     categories: int
     users_created: int
+    kb_articles: int = 0
 
 
 def _load_yaml(path: Path | None, packaged: str) -> dict[str, Any]:
@@ -188,4 +191,27 @@ async def seed_demo(ctx: Context, *, users: bool = True) -> SeedReport:
                 )
                 created += 1
     ctx.reference.invalidate()
-    return SeedReport(len(divisions), len(departments), len(categories), created)
+    articles = await _seed_knowledge(ctx)
+    return SeedReport(len(divisions), len(departments), len(categories), created, articles)
+
+
+async def _seed_knowledge(ctx: Context) -> int:
+    """Demo articles, each written once (an edited article is left as the editors made it)."""
+    data = _load_yaml(None, "anyang-kb.yaml")
+    async with ctx.db.sessions() as session:
+        known = set(await session.scalars(select(KbArticle.code)))
+    made = 0
+    for item in data.get("articles", []):
+        if item["code"] in known:
+            continue
+        await save_article(
+            ctx,
+            item["code"],
+            title=item["title"],
+            body="".join(line.strip() for line in str(item["body"]).splitlines()),
+            category=item.get("category"),
+            keywords=list(item.get("keywords") or []),
+            editor="seed",
+        )
+        made += 1
+    return made

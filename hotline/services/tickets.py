@@ -43,7 +43,7 @@ from hotline.domain.vocabulary import (
     TicketType,
     Urgency,
 )
-from hotline.services.context import Context
+from hotline.services.context import Context, FirstLook
 from hotline.services.history import append_event
 from hotline.services.hooks import TicketChange
 from hotline.storage.citizens import Contact
@@ -219,7 +219,7 @@ async def save_event(
             raise NotFound(f"工单 {event.data['into']} 不存在，不能并入")
     row.updated_at = event.at
     row.version = state.version
-    _sync_assignments(row, state, event)
+    _sync_assignments(row, state, event, ctx.first_look)
     _sync_requests(session, loaded, state, event)
     try:
         await session.flush()
@@ -234,7 +234,9 @@ async def save_event(
     return state
 
 
-def _sync_assignments(row: Ticket, state: TicketState, event: Event) -> None:
+def _sync_assignments(
+    row: Ticket, state: TicketState, event: Event, first_look: FirstLook | None
+) -> None:
     existing = {a.id: a for a in row.assignments}
     for a in state.assignments:
         target = existing.get(a.id)
@@ -252,6 +254,11 @@ def _sync_assignments(row: Ticket, state: TicketState, event: Event) -> None:
                 status=a.status.value,
             )
             row.assignments.append(target)
+        if first_look is not None and (
+            target.status != a.status.value or target.due_at != a.due_at or a.id not in existing
+        ):
+            # the clock changed: the scheduler takes a fresh look at it
+            target.next_notice_at = first_look(a)
         target.status = a.status.value
         target.due_at = a.due_at
         target.signed_at = a.signed_at
@@ -343,17 +350,32 @@ async def perform(
 ) -> Outcome:
     """Do one lifecycle action on a ticket in its own transaction."""
     async with ctx.db.sessions() as session, session.begin():
-        loaded = await load_for_update(session, number)
-        if loaded is None:
-            raise NotFound(f"工单 {number} 不存在")
-        if expected_version is not None and expected_version != loaded.state.version:
-            raise Conflict(
-                f"工单 {number} 已被他人修改(版本 {loaded.state.version})，请刷新后重试",
-                code="version_conflict",
-            )
-        event = decide(loaded.state, action, actor, ctx.clock.now())
-        state = await save_event(ctx, session, loaded, event)
-        return Outcome(state, event, loaded.row.id)
+        return await perform_in(
+            ctx, session, number, action, actor, expected_version=expected_version
+        )
+
+
+async def perform_in(
+    ctx: Context,
+    session: AsyncSession,
+    number: str,
+    action: Action,
+    actor: Actor,
+    *,
+    expected_version: int | None = None,
+) -> Outcome:
+    """The same, inside the caller's transaction (for work that must commit with it)."""
+    loaded = await load_for_update(session, number)
+    if loaded is None:
+        raise NotFound(f"工单 {number} 不存在")
+    if expected_version is not None and expected_version != loaded.state.version:
+        raise Conflict(
+            f"工单 {number} 已被他人修改(版本 {loaded.state.version})，请刷新后重试",
+            code="version_conflict",
+        )
+    event = decide(loaded.state, action, actor, ctx.clock.now())
+    state = await save_event(ctx, session, loaded, event)
+    return Outcome(state, event, loaded.row.id)
 
 
 async def merge(ctx: Context, number: str, into: str, actor: Actor) -> Outcome:

@@ -26,6 +26,8 @@ class Citizen(Base):
     needs_assistance: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: 退订: the citizen asked for no notification SMS (replies to their own texts still go)
+    sms_opt_out_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Contact(Base):

@@ -41,6 +41,9 @@ class Department(Base):
         ForeignKey("divisions.code"), index=True, default=None
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: where deadline notices and new tickets are posted (signed with HMAC-SHA256)
+    webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class Category(Base):

@@ -2,11 +2,17 @@
 
 from sqlalchemy import Table
 
+from hotline.storage.attachments import Attachment
 from hotline.storage.base import Base
 from hotline.storage.calls import AgentState, Call, TransferAttempt
 from hotline.storage.citizens import Citizen, Contact
+from hotline.storage.hotspots import Hotspot
 from hotline.storage.keys import ApiKey
+from hotline.storage.knowledge import KbArticle, KbArticleVersion
+from hotline.storage.notices import DeadlineNotice
+from hotline.storage.outbox import OutboxMessage
 from hotline.storage.reference import Category, Department, Division
+from hotline.storage.routing import RoutingCatalogue
 from hotline.storage.tickets import (
     Assignment,
     ExtensionRequest,
@@ -17,6 +23,7 @@ from hotline.storage.tickets import (
 )
 from hotline.storage.users import User
 from hotline.storage.webhooks import WebhookReply
+from hotline.storage.wechat import WeChatUser
 
 metadata = Base.metadata
 
@@ -36,20 +43,28 @@ __all__ = [
     "AgentState",
     "ApiKey",
     "Assignment",
+    "Attachment",
     "Base",
     "Call",
     "Category",
     "Citizen",
     "Contact",
+    "DeadlineNotice",
     "Department",
     "Division",
     "ExtensionRequest",
+    "Hotspot",
+    "KbArticle",
+    "KbArticleVersion",
+    "OutboxMessage",
     "ReturnRequest",
+    "RoutingCatalogue",
     "Ticket",
     "TicketEvent",
     "TicketNumberSequence",
     "TransferAttempt",
     "User",
+    "WeChatUser",
     "WebhookReply",
     "metadata",
 ]

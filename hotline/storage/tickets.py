@@ -63,6 +63,8 @@ class Ticket(Base):
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(Integer)
+    #: SHA-256 of the query code given to the writer (市长信箱), for the public progress query
+    query_code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
     assignments: Mapped[list[Assignment]] = relationship(
         order_by="Assignment.dispatched_at", lazy="raise"
@@ -94,6 +96,9 @@ class Assignment(Base):
     extensions_granted: Mapped[int] = mapped_column(Integer, default=0)
     reply_content: Mapped[str | None] = mapped_column(Text, default=None)
     contacted_citizen: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    #: when the scheduler should next look at this assignment's clock (indexed: sweeps cost
+    #: what is due, not how many tickets there are)
+    next_notice_at: Mapped[datetime | None] = mapped_column(index=True, default=None)
 
 
 class ExtensionRequest(Base):

@@ -12,14 +12,15 @@ import structlog
 from aiohttp import web
 
 from channels import web as channels_web
+from dispatch import web as dispatch_web
 from hotline.adapters.twilio import open_twilio
 from hotline.bootstrap import bootstrap
 from hotline.clock import Clock
 from hotline.config import Settings
 from hotline.metrics import Metrics
 from hotline.storage import migrate
-from hotline.web import health
-from hotline.web.api import actions, routing, tickets
+from hotline.web import health, open311
+from hotline.web.api import actions, knowledge, public, routing, tickets
 from hotline.web.errors import Handler, error_middleware
 from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS, TWILIO
 from ivr import web as ivr_web
@@ -95,7 +96,11 @@ def create_app(
     app.router.add_routes(tickets.routes)
     app.router.add_routes(actions.routes)
     app.router.add_routes(routing.routes)
+    app.router.add_routes(knowledge.routes)
+    app.router.add_routes(open311.routes)
+    app.router.add_routes(public.routes)
     ivr_web.setup(app)
     channels_web.setup(app)
+    dispatch_web.setup(app)
     app.router.add_get("/api/v1/openapi.yaml", openapi)
     return app

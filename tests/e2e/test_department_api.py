@@ -304,7 +304,7 @@ async def test_centre_actions(desk: Desk) -> None:
         "POST",
         f"/api/v1/tickets/{answered}/answer",
         ADMIN,
-        {"answer": "可在住房公积金网上办事大厅办理提取", "kb_article": "KB-GJJ-1"},
+        {"answer": "可在住房公积金网上办事大厅办理提取", "kb_article": "KB-GJJ-001"},
     )
     assert status == 200 and ticket["status"] == "answered"
     rejected = await desk.new_ticket(content="郑州的事")
@@ -367,3 +367,88 @@ async def test_route_suggest_follows_the_contract(desk: Desk) -> None:
         "POST", "/api/v1/route/suggest", await desk.key("CGJ"), {"text": "路灯"}
     )
     assert status == 403
+
+
+async def test_every_decision_names_a_stored_catalogue_version(desk: Desk) -> None:
+    water = await desk.new_ticket(category="water", division="410502", content="文峰区停水")
+    _, ticket = await desk.call("POST", f"/api/v1/tickets/{water}/dispatch", ADMIN)
+    rule = next(e for e in ticket["events"] if e["action"] == "dispatched")["data"]["rule"]
+    version = rule.split("@")[1].split(" ")[0]
+    status, catalogue = await desk.call("GET", f"/api/v1/routing/catalogues/{version}", ADMIN)
+    assert status == 200 and catalogue["version"] == version
+    assert any(r["id"] == "default:water" for r in catalogue["rules"])
+    _, current = await desk.call("GET", "/api/v1/routing/catalogues/current", ADMIN)
+    assert current["version"] == version
+    status, _ = await desk.call("GET", "/api/v1/routing/catalogues/nope", ADMIN)
+    assert status == 404
+
+
+async def test_hotspots_are_flagged_for_special_study(desk: Desk, clock: FixedClock) -> None:
+    for i in range(4):
+        await desk.new_ticket(
+            category="street_vendor", street="410503-豆腐营街道", content=f"学校门口流动摊贩占道{i}"
+        )
+        clock.advance(timedelta(hours=5))
+    status, page = await desk.call("GET", "/api/v1/hotspots?refresh=true", ADMIN)
+    assert status == 200 and page["items"] == []  # four is not yet five
+    fifth = await desk.new_ticket(
+        category="street_vendor", street="410503-豆腐营街道", content="又是摊贩"
+    )
+    await desk.new_ticket(category="street_vendor", street="410503-红旗路街道", content="别处")
+    _, page = await desk.call("GET", "/api/v1/hotspots?refresh=true", ADMIN)
+    assert len(page["items"]) == 1
+    spot = page["items"][0]
+    assert (spot["category"], spot["division"], spot["street"], spot["reports"]) == (
+        "street_vendor",
+        "410503",
+        "410503-豆腐营街道",
+        5,
+    )
+    assert spot["tickets"][-1] == fifth
+    status, done = await desk.call(
+        "POST",
+        f"/api/v1/hotspots/{spot['id']}/studied",
+        ADMIN,
+        {"note": "已会同区城管局制定校园周边整治方案"},
+    )
+    assert status == 200 and done["status"] == "studied"
+    _, page = await desk.call("GET", "/api/v1/hotspots", ADMIN)
+    assert page["items"] == []
+    status, _ = await desk.call("GET", "/api/v1/hotspots", await desk.key("CGJ"))
+    assert status == 403
+
+
+async def test_a_county_delegates_to_its_own_streets(desk: Desk) -> None:
+    number = await desk.new_ticket(
+        category="sanitation", division="410503", content="北关区豆腐营街道垃圾堆了一周"
+    )
+    _, ticket = await desk.call("POST", f"/api/v1/tickets/{number}/dispatch", ADMIN)
+    assert ticket["assignments"][0]["department"] == "GOV-410503"
+    county = await desk.key("GOV-410503")
+    await desk.call("POST", f"/api/v1/tickets/{number}/sign", county)
+    status, error = await desk.call(
+        "POST", f"/api/v1/tickets/{number}/delegate", county, {"department": "GOV-410502-东关街道"}
+    )
+    assert status == 422 and "不属于" in error["error"]["message"]
+    status, ticket = await desk.call(
+        "POST",
+        f"/api/v1/tickets/{number}/delegate",
+        county,
+        {"department": "GOV-410503-豆腐营街道"},
+    )
+    assert status == 200, ticket
+    street = next(a for a in ticket["assignments"] if a["department"] == "GOV-410503-豆腐营街道")
+    lead = next(a for a in ticket["assignments"] if a["role"] == "lead")
+    assert street["role"] == "co" and street["due_at"] <= lead["due_at"]
+    status, seen = await desk.call(
+        "GET", f"/api/v1/tickets/{number}", await desk.key("GOV-410503-豆腐营街道")
+    )
+    assert status == 200 and seen["number"] == number
+    # a unit that is not the lead cannot delegate
+    status, _ = await desk.call(
+        "POST",
+        f"/api/v1/tickets/{number}/delegate",
+        await desk.key("CGJ"),
+        {"department": "GOV-410503-豆腐营街道"},
+    )
+    assert status == 404

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from dispatch import auto
 from dispatch import service as dispatching
 from hotline.domain.errors import InvalidField
 from hotline.domain.lifecycle import (
@@ -33,7 +34,7 @@ from hotline.domain.lifecycle import (
     Suspend,
 )
 from hotline.domain.vocabulary import ActorKind, RejectReason
-from hotline.services import queries, tickets, webhooks
+from hotline.services import knowledge, queries, tickets, webhooks
 from hotline.web.api.bodies import Body, parse_body
 from hotline.web.api.serialize import ticket_json
 from hotline.web.auth import Principal, require
@@ -143,7 +144,7 @@ async def dispatch_ticket(request: web.Request) -> web.Response:
     number = await _visible(request, principal)
     ctx = request.app[CONTEXT]
     if body.department is None:
-        decision = await dispatching.route_ticket(ctx, number)
+        decision = await auto.route_ticket(ctx, number)
         if decision.department is None:
             raise InvalidField(
                 "department",
@@ -178,9 +179,8 @@ async def answer(request: web.Request) -> web.Response:
     body = parse_body(AnswerBody, await read_json_object(request))
     number = await _visible(request, principal)
     ctx = request.app[CONTEXT]
-    await tickets.perform(
-        ctx, number, AnswerDirectly(body.answer, body.kb_article), principal.actor
-    )
+    cited = await knowledge.cite(ctx, body.kb_article) if body.kb_article else None
+    await tickets.perform(ctx, number, AnswerDirectly(body.answer, cited), principal.actor)
     return await _ticket_response(request, principal, number)
 
 
@@ -290,6 +290,23 @@ async def progress(request: web.Request) -> web.Response:
     number = await _visible(request, principal)
     await tickets.perform(
         request.app[CONTEXT], number, Progress(_department(principal), body.note), principal.actor
+    )
+    return await _ticket_response(request, principal, number)
+
+
+class DelegateBody(Body):
+    department: str = Field(min_length=1, max_length=64)
+
+
+@routes.post("/api/v1/tickets/{number}/delegate")
+@idempotent
+async def delegate(request: web.Request) -> web.Response:
+    """分派: a county-level government hands the work to one of its streets or towns."""
+    principal = await require(request, DEPARTMENT)
+    body = parse_body(DelegateBody, await read_json_object(request))
+    number = await _visible(request, principal)
+    await dispatching.delegate(
+        request.app[CONTEXT], number, _department(principal), body.department, principal.actor
     )
     return await _ticket_response(request, principal, number)
 

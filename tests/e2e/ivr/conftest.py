@@ -3,7 +3,7 @@ and Prism serving Twilio's REST API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from hotline.web.keys import CONTEXT
 from ivr.runner import ACD
 from tests.conftest import make_settings
 from tests.fakes import FakeVoiceGateway
-from tests.prism import running_prism
 from tests.twilio_player import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, TwilioPlayer
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, web.Application]]]
@@ -45,12 +44,6 @@ def voice_settings(database_url: str, tmp_path: Path, api_base: str | None = Non
         twilio={"phone_number": "+863722012345"},
         ivr={"wait_limit_seconds": 60, "wrap_up_seconds": 0},
     )
-
-
-@pytest.fixture(scope="session")
-def prism_url() -> Iterator[str]:
-    with running_prism() as url:
-        yield url
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from hotline.domain.lifecycle import (
     Close,
     DecideExtension,
     DecideReturn,
+    Delegate,
     Dispatch,
     Merge,
     Progress,
@@ -71,6 +72,10 @@ ACTIONS: dict[str, tuple[ActionFactory, Actor]] = {
     "merge": (lambda s: Merge("AY20261120-000042"), AGENT),
     "dispatch": (lambda s: dispatch_action(s.now + timedelta(minutes=10)), AGENT),
     "sign": (lambda s: Sign(LEAD), dept(LEAD)),
+    "delegate": (
+        lambda s: Delegate(LEAD, new_assignment("GOV-410503-洹北街道", Role.CO, s.now)),
+        dept(LEAD),
+    ),
     "progress": (lambda s: Progress(LEAD, "正在协调"), dept(LEAD)),
     "request_return": (lambda s: RequestReturn(next_id("ret"), LEAD, "非本单位职责"), dept(LEAD)),
     "decide_return": (
@@ -113,6 +118,7 @@ LEGAL: dict[tuple[Status, str], Status] = {
     **{(f, "merge"): S.MERGED for f in (S.RECEIVED, S.AWAITING_DISPATCH)},
     **{(f, "dispatch"): S.DISPATCHED for f in (S.RECEIVED, S.AWAITING_DISPATCH)},
     (S.DISPATCHED, "sign"): S.SIGNED,
+    **{(f, "delegate"): f for f in (S.SIGNED, S.IN_PROGRESS)},
     (S.SIGNED, "progress"): S.IN_PROGRESS,
     (S.IN_PROGRESS, "progress"): S.IN_PROGRESS,
     (S.SUSPENDED, "progress"): S.SUSPENDED,

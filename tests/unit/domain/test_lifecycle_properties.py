@@ -13,11 +13,13 @@ from hotline.domain.errors import DomainError
 from hotline.domain.lifecycle import (
     ALLOWED_FROM,
     Amend,
+    Annotate,
     AnswerDirectly,
     AttachContact,
     Close,
     DecideExtension,
     DecideReturn,
+    Delegate,
     Dispatch,
     Event,
     Merge,
@@ -73,6 +75,8 @@ KINDS = [
     "supervise",
     "attach",
     "amend",
+    "delegate",
+    "annotate",
 ]
 
 
@@ -99,6 +103,8 @@ EVENT_NAMES = {
     "supervise": "supervised",
     "attach": "contact_attached",
     "amend": "amended",
+    "delegate": "delegated",
+    "annotate": "noted",
 }
 
 
@@ -152,6 +158,9 @@ def build_action(
             days=data.draw(st.integers(-2, 10), label="shift")
         )
         return DecideExtension(ident, data.draw(st.booleans(), label="approve"), new_due)
+    if kind == "delegate":
+        street = data.draw(st.sampled_from(UNITS), label="street")
+        return Delegate(unit, new_assignment(street, Role.CO, now))
     simple: dict[str, Any] = {
         "triage": Triage(),
         "answer": AnswerDirectly("答复"),
@@ -171,6 +180,7 @@ def build_action(
         "supervise": Supervise("督办"),
         "attach": AttachContact(next_id("c"), "sms"),
         "amend": Amend(urgency=data.draw(st.sampled_from(list(Urgency)), label="urgency")),
+        "annotate": Annotate("记录", kind="note"),
     }
     return simple[kind]
 

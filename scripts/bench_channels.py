@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Benchmark: signed SMS webhooks (``POST /twilio/sms``) per second, each writing a ticket and
+answering TwiML with its number, and the p99 latency at 50% of that rate; the same for a bare
+aiohttp handler (parse the form, answer fixed TwiML) in the same run, and the ratio.
+
+    python scripts/bench_channels.py                     # SQLite, 3000 requests, 32 clients
+    python scripts/bench_channels.py --db postgresql     # PostgreSQL (local test server)
+    python scripts/bench_channels.py --n 5000 --clients 64
+
+Each server runs in its own process (one event loop, as ``hotline serve`` does); the load comes
+from this process over real HTTP. Every request is a new message (its own MessageSid) from a new
+phone number, signed with twilio's ``RequestValidator`` before the clock starts. Throughput is
+measured closed-loop with ``--clients`` in flight; latency open-loop at half that rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+TOKEN = "bench-twilio-token"  # noqa: S105 - a throwaway token for the benchmark's own server
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/hotline_bench"
+TEXT = "北关区洹北街道某路段路灯已连续一周不亮，夜间行人通行不便，请尽快维修。"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the two servers (run in a child process) --------------------------------------------------
+
+
+async def bare_app() -> web.Application:
+    async def sms(request: web.Request) -> web.Response:
+        form = await request.post()
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><Response><Message>已受理 '
+            f"{len(str(form.get('Body', '')))}</Message></Response>"
+        )
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/twilio/sms", sms)
+    return app
+
+
+def hotline_settings(db_url: str, port: int, config_dir: Path, routing: bool = False) -> Any:
+    from hotline.config import load_settings  # noqa: PLC0415 - only in the server process
+
+    config = config_dir / "bench-config.yaml"
+    config.write_text("logging: {level: WARNING, format: console}\n", encoding="utf-8")
+    return load_settings(
+        str(config),
+        environ={
+            "HOTLINE_DATABASE_URL": db_url,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "HOTLINE_SECRET_KEY": "bench",
+        },
+        overrides={
+            "channels": {"outbox": {"run_worker": False}},
+            # the background routing sweep (dispatch.auto) shares the process and SQLite's one
+            # writer; off by default here to measure the webhook path alone (--with-routing)
+            "routing": {"sweep_seconds": 2.0 if routing else 300},
+        },
+    )
+
+
+async def prepare(db_url: str, config_dir: Path) -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from hotline.bootstrap import bootstrap  # noqa: PLC0415
+    from hotline.services.seed import seed_demo  # noqa: PLC0415
+    from hotline.storage import migrate  # noqa: PLC0415
+    from hotline.storage.db import create_database  # noqa: PLC0415
+
+    db = create_database(db_url)
+    try:
+        if db.dialect == "postgresql":
+            async with db.engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        await migrate.upgrade(db.engine)
+        await seed_demo(bootstrap(hotline_settings(db_url, 1, config_dir), db=db))
+    finally:
+        await db.dispose()
+
+
+def serve(kind: str, port: int, db_url: str, config_dir: str, routing: bool) -> None:
+    import logging  # noqa: PLC0415
+
+    logging.disable(logging.INFO)
+    if kind == "bare":
+        web.run_app(bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+        return
+    import structlog  # noqa: PLC0415
+
+    from hotline.web.app import create_app  # noqa: PLC0415
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    settings = hotline_settings(db_url, port, Path(config_dir), routing)
+    web.run_app(
+        create_app(settings, run_migrations=False),
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+    )
+
+
+# -- the load ----------------------------------------------------------------------------------
+
+
+_phones = iter(range(10_000_000, 99_999_999))
+
+
+def forms(n: int, port: int, tag: str) -> list[tuple[dict[str, str], str]]:
+    """N new messages, each from a number not seen before (a follow-up would join a ticket)."""
+    validator = RequestValidator(TOKEN)
+    url = f"http://127.0.0.1:{port}/twilio/sms"
+    out = []
+    for i in range(n):
+        form = {
+            "MessageSid": f"SM{tag}{i:026d}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"+86139{next(_phones):08d}",
+            "To": "+863722123456",
+            "Body": TEXT,
+            "NumSegments": "1",
+        }
+        out.append((form, str(validator.compute_signature(url, form))))
+    return out
+
+
+async def wait_up(port: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(400):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    await r.read()
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+async def post(http: aiohttp.ClientSession, port: int, form: dict[str, str], sig: str) -> None:
+    async with http.post(
+        f"http://127.0.0.1:{port}/twilio/sms", data=form, headers={"X-Twilio-Signature": sig}
+    ) as r:
+        text = await r.text()
+        if r.status != 200 or "<Message>" not in text:
+            raise SystemExit(f"unexpected answer {r.status}: {text[:200]}")
+
+
+async def throughput(port: int, load: list[tuple[dict[str, str], str]], clients: int) -> float:
+    queue = list(reversed(load))
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def client() -> None:
+            while queue:
+                form, sig = queue.pop()
+                await post(http, port, form, sig)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return len(load) / (time.perf_counter() - started)
+
+
+async def latency(port: int, load: list[tuple[dict[str, str], str]], rate: float) -> list[float]:
+    """Open loop: one request every 1/rate seconds, whatever the answers do."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one(form: dict[str, str], sig: str) -> None:
+            started = time.perf_counter()
+            await post(http, port, form, sig)
+            latencies.append(time.perf_counter() - started)
+
+        tasks = []
+        start = time.perf_counter()
+        for i, (form, sig) in enumerate(load):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(form, sig)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] * 1000
+
+
+async def measure(
+    kind: str, db_url: str, config_dir: str, n: int, clients: int, routing: bool
+) -> dict[str, float]:
+    port = free_port()
+    env = dict(os.environ)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        kind,
+        "--port",
+        str(port),
+        "--url",
+        db_url,
+        "--config-dir",
+        config_dir,
+        *(["--with-routing"] if routing else []),
+        env=env,
+    )
+    try:
+        if kind == "bare":
+            await asyncio.sleep(0.5)
+            for _ in range(200):
+                try:
+                    await post_probe(port)
+                    break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+        else:
+            await wait_up(port)
+        warm = forms(min(200, n // 10), port, f"{kind[:1]}w")
+        await throughput(port, warm, clients)
+        rps = await throughput(port, forms(n, port, f"{kind[:1]}t"), clients)
+        lat = await latency(port, forms(max(500, n // 2), port, f"{kind[:1]}l"), rps / 2)
+        return {"rps": rps, "p99_ms": p99(lat), "p50_ms": statistics.median(lat) * 1000}
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def post_probe(port: int) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{port}/twilio/sms", data={"Body": "x"}) as r,
+    ):
+        await r.read()
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite+aiosqlite:///{tmp}/bench.db" if args.db == "sqlite" else PG_URL
+        if args.db == "postgresql":
+            import asyncpg  # noqa: PLC0415
+
+            admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+            exists = await admin.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = 'hotline_bench'"
+            )
+            if not exists:
+                await admin.execute("CREATE DATABASE hotline_bench")
+            await admin.close()
+        await prepare(db_url, Path(tmp))
+        bare = await measure("bare", db_url, tmp, args.n, args.clients, False)
+        hotline = await measure("hotline", db_url, tmp, args.n, args.clients, args.with_routing)
+    ratio = hotline["rps"] / bare["rps"]
+    routing = "on" if args.with_routing else "off"
+    print(f"database: {args.db}; {args.n} requests, {args.clients} clients; auto-routing {routing}")
+    print(f"{'':10} {'req/s':>9} {'p50 ms @50%':>12} {'p99 ms @50%':>12}")
+    for name, r in (("bare", bare), ("hotline", hotline)):
+        print(f"{name:10} {r['rps']:9.0f} {r['p50_ms']:12.1f} {r['p99_ms']:12.1f}")
+    print(f"ratio hotline/bare: {ratio:.0%} (aim: >= 30%)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--with-routing", action="store_true", help="keep the routing sweep on")
+    parser.add_argument("--serve", choices=["bare", "hotline"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--config-dir", help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.serve:
+        serve(parsed.serve, parsed.port, parsed.url, parsed.config_dir, parsed.with_routing)
+    else:
+        asyncio.run(main(parsed))
