@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -17,7 +18,14 @@ class Phone:
         return self.e164 is not None
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_phone(raw: str, region: str = "CN") -> Phone:
+    """E.164 of ``raw`` read in ``region``. Cached: the same caller's number is parsed by the
+    channel and again by the intake, and parsing is the costly part of a small request."""
+    return _normalise(raw, region)
+
+
+def _normalise(raw: str, region: str) -> Phone:
     text = raw.strip()
     try:
         number = phonenumbers.parse(text, region)
