@@ -2,7 +2,8 @@
 
 A message that is only a ticket number, or 查询 + a number, asks for the ticket's status;
 查询 alone asks for the open tickets; 退订/STOP stops notification SMS and 订阅/START resumes
-them. Anything else is a matter for the intake (a new ticket or a follow-up).
+them; a single digit 1–5 rates the latest reply (CONTRACT.md). Anything else is a matter for
+the intake (a new ticket or a follow-up).
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ class OptIn:
     pass
 
 
-Command = Query | OptOut | OptIn
+@dataclass(frozen=True)
+class Rate:
+    """A single digit 1–5: it rates the latest unrated reply sent to this number (好差评)."""
+
+    level: int
+
+
+Command = Query | OptOut | OptIn | Rate
+
+_RATING = re.compile(r"^([1-5])[。.!！]?$")
 
 
 def _normal(text: str) -> str:
@@ -61,6 +71,9 @@ def parse_command(
         return OptOut()
     if body in {_normal(w) for w in opt_in_words}:
         return OptIn()
+    digit = _RATING.match(body)
+    if digit is not None:
+        return Rate(int(digit.group(1)))
     match = _query_re(prefix, query_words).match(body)
     if match is None:
         return None

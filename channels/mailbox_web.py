@@ -19,11 +19,12 @@ from channels.mailbox import (
     find_by_query_code,
     submit,
 )
-from hotline.domain.errors import InvalidField, NotFound
+from hotline.domain.errors import DomainError, InvalidField, NotFound
 from hotline.domain.vocabulary import Channel
+from hotline.services import ratings
 from hotline.web import csrf
 from hotline.web.api.bodies import Body, parse_body
-from hotline.web.api.public import public_json
+from hotline.web.api.public import public_json, rating_open
 from hotline.web.errors import read_json_object
 from hotline.web.jsonresp import json_response
 from hotline.web.keys import CONTEXT, METRICS
@@ -193,6 +194,39 @@ async def query_page(request: web.Request) -> web.Response:
             context["error"] = "未查到该工单，请核对工单编号和查询码"
         else:
             context["ticket"] = public_json(view)
+            context["rating_open"] = await rating_open(request.app[CONTEXT], view.ticket.id)
+    return _page(request, "mailbox/query.html", context)
+
+
+@routes.post("/mailbox/rate")
+async def rate_page(request: web.Request) -> web.Response:
+    """The query page's rating form (好差评), with the query code and a CSRF token."""
+    form = await request.post()
+    number = str(form.get("number", "")).strip().upper()
+    code = str(form.get("code", "")).strip()
+    context: dict[str, Any] = {"number": number, "code": code, "ticket": None, "error": None}
+    if not csrf.valid(request, form.get(csrf.FIELD)):
+        context["error"] = "页面已过期，请重新查询后评价"
+        return _page(request, "mailbox/query.html", context, status=403)
+    ctx = request.app[CONTEXT]
+    try:
+        view = await find_by_query_code(ctx, number, code)
+    except NotFound:
+        context["error"] = "未查到该工单，请核对工单编号和查询码"
+        return _page(request, "mailbox/query.html", context, status=404)
+    level = str(form.get("level", ""))
+    if level not in {"1", "2", "3", "4", "5"}:
+        context["error"] = "请选择一项评价"
+    else:
+        try:
+            await ratings.rate(ctx, view.ticket.number, int(level), channel="mailbox")
+        except DomainError as exc:
+            context["error"] = exc.message
+        else:
+            context["rated"] = ratings.level_name(int(level))
+    view = await find_by_query_code(ctx, number, code)
+    context["ticket"] = public_json(view)
+    context["rating_open"] = await rating_open(ctx, view.ticket.id)
     return _page(request, "mailbox/query.html", context)
 
 

@@ -24,13 +24,13 @@ from sqlalchemy import func, select
 from twilio.base.exceptions import TwilioRestException
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.commands import Command, OptIn, OptOut, parse_command
+from channels.commands import Command, OptIn, OptOut, Rate, parse_command
 from channels.status import open_tickets_text, status_text
 from hotline.adapters.twilio import TwilioRest
 from hotline.domain.intake import IntakeResult, IntakeValue
 from hotline.domain.phones import normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, Channel, Status
-from hotline.services import intake, webhooks
+from hotline.services import intake, ratings, webhooks
 from hotline.services.context import Context
 from hotline.services.outbox import InDoubt, Message, SendFailed, record_delivery
 from hotline.storage.citizens import Citizen, Contact
@@ -38,6 +38,7 @@ from hotline.storage.tickets import Ticket
 from hotline.storage.upsert import dialect_insert, dialect_of
 from hotline.web.carrier import twilio_webhook, twiml
 from hotline.web.keys import CONTEXT, METRICS
+from hotline.web.once import respond_once
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +109,17 @@ def parse_sms(ctx: Context, form: Mapping[str, str]) -> tuple[str, str | None, C
     return sid, phone, command
 
 
+async def rate_reply(ctx: Context, phone: str, level: int, sid: str) -> str | None:
+    """The answer to a rating digit, or None when no reply awaits a rating from this phone.
+    A carrier's retry of the same message gets the same answer and counts once."""
+    rated = await ratings.rate_by_recipient(ctx, "sms", phone, level, sid)
+    if rated is None:
+        return None
+    cfg = ctx.config.evaluation
+    template = cfg.bad_thanks if rated.rating.bad else cfg.thanks
+    return template.format(number=rated.number, level=ratings.level_name(rated.rating.level))
+
+
 async def run_command(ctx: Context, phone: str, command: Command) -> SmsOutcome:
     """退订 / 订阅 / 查询: answered at once, nothing taken in."""
     templates = ctx.config.channels.sms.templates
@@ -117,6 +129,8 @@ async def run_command(ctx: Context, phone: str, command: Command) -> SmsOutcome:
     if isinstance(command, OptIn):
         await set_opt_out(ctx, phone, opted_out=False)
         return SmsOutcome(templates.opted_in, "opt_in")
+    if isinstance(command, Rate):  # pragma: no cover - inbound() answers ratings itself
+        raise TypeError("a rating is not a command to run")
     if command.number is None:
         return SmsOutcome(await open_tickets_text(ctx, phone=phone), "query")
     return SmsOutcome(await status_text(ctx, command.number, phone=phone), "query", command.number)
@@ -271,6 +285,11 @@ async def set_opt_out(ctx: Context, phone: str, *, opted_out: bool) -> None:
 async def inbound(request: web.Request, form: dict[str, str]) -> web.Response:
     ctx = request.app[CONTEXT]
     sid, phone, command = parse_sms(ctx, form)
+    if isinstance(command, Rate) and phone is not None:
+        rated = await rate_reply(ctx, phone, command.level, sid)
+        if rated is not None:
+            return _twiml_text(ctx, rated)
+        command = None  # nothing waits for a rating from this number: a matter like any other
     if command is not None and phone is not None:
         return await _command_once(request, sid, phone, command)
     outcome = await take_text(ctx, form, sid, phone)
@@ -289,24 +308,11 @@ async def _command_once(
 ) -> web.Response:
     """A command is done once per delivery; a retry gets the first answer (stored)."""
     ctx = request.app[CONTEXT]
-    key = webhooks.delivery_key("sms", sid)
-    if not await webhooks.claim(ctx, "sms", key):
-        earlier = await webhooks.stored(ctx, key)
-        if earlier is None:
-            raise web.HTTPServiceUnavailable(text="still processing; retry")
-        return web.Response(
-            status=earlier.status, text=earlier.body, content_type=earlier.content_type
-        )
-    try:
-        outcome = await run_command(ctx, phone, command)
-    except BaseException:
-        await webhooks.release(ctx, key)
-        raise
-    response = _twiml_text(ctx, outcome.text)
-    await webhooks.store(
-        ctx, key, webhooks.StoredReply(response.status, response.content_type, response.text or "")
-    )
-    return response
+
+    async def run() -> web.Response:
+        return _twiml_text(ctx, (await run_command(ctx, phone, command)).text)
+
+    return await respond_once(request, "sms", webhooks.delivery_key("sms", sid), run)
 
 
 @routes.post("/twilio/sms/status")

@@ -32,6 +32,9 @@ SENDERS: web.AppKey[dict[str, Sender]] = web.AppKey("outbox_senders")
 
 
 def register_senders(app: web.Application, factory: SenderFactory) -> None:
+    """Add a sender factory, whichever part of the app is set up first."""
+    if SENDER_FACTORIES not in app:
+        app[SENDER_FACTORIES] = []
     app[SENDER_FACTORIES].append(factory)
 
 
@@ -99,6 +102,6 @@ async def outbox_worker(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     for module in (sms, wechat, mailbox_web, platforms, outbox_api):
         app.router.add_routes(module.routes)
-    factories: list[SenderFactory] = [sms_senders, wechat_senders, platform_senders]
-    app[SENDER_FACTORIES] = factories
+    for factory in (sms_senders, wechat_senders, platform_senders):
+        register_senders(app, factory)
     app.cleanup_ctx.append(outbox_worker)

@@ -38,12 +38,12 @@ from wechatpy.exceptions import (
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from channels.commands import Query, parse_command
+from channels.commands import Query, Rate, parse_command
 from channels.config import WeChatConfig
 from channels.status import open_tickets_text, status_text
 from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import OPEN_STATUSES, Channel, Status
-from hotline.services import intake, webhooks
+from hotline.services import intake, ratings, webhooks
 from hotline.services.context import Context
 from hotline.services.outbox import InDoubt, Message, Outgoing, SendFailed, enqueue
 from hotline.storage.tickets import Ticket
@@ -261,6 +261,14 @@ async def handle_push(ctx: Context, push: Push) -> str | None:
             if command.number is None:
                 return await open_tickets_text(ctx, openid=push.openid)
             return await status_text(ctx, command.number, openid=push.openid)
+        if isinstance(command, Rate):
+            ref = f"{push.openid}:{f.get('MsgId') or push.dedup}"
+            rated = await ratings.rate_by_recipient(ctx, "wechat", push.openid, command.level, ref)
+            if rated is not None:
+                e = ctx.config.evaluation
+                template = e.bad_thanks if rated.rating.bad else e.thanks
+                level = ratings.level_name(rated.rating.level)
+                return template.format(number=rated.number, level=level)
     value = IntakeValue(
         channel=Channel.WECHAT,
         channel_ref=f"{push.openid}:{f.get('MsgId') or push.dedup}",

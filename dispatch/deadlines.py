@@ -54,8 +54,12 @@ def assignment_clocks(
     type_: TicketType | None,
     category: str | None,
     urgency: Urgency,
+    limit: TimeLimit | None = None,
 ) -> Clocks:
-    limit, basis = handling_limit(policy, type_, category, urgency)
+    """``limit``, when given, replaces the policy's choice (e.g. a rectification's deadline)."""
+    basis = "given"
+    if limit is None:
+        limit, basis = handling_limit(policy, type_, category, urgency)
     sign_hours = policy.urgent_sign_hours if urgency is Urgency.URGENT else policy.sign_hours
     start = to_shanghai(dispatched_at)
     return Clocks(

@@ -16,7 +16,7 @@ APScheduler only calls these functions on a timer; tests call them with a fixed 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +41,8 @@ from hotline.calendar import to_shanghai
 from hotline.domain.errors import DomainError
 from hotline.domain.lifecycle import Actor, Annotate, Supervise
 from hotline.domain.vocabulary import ActorKind, AssignmentStatus, Role
+from hotline.reports.schedule import write_due
+from hotline.services import ratings
 from hotline.services.context import Context
 from hotline.services.outbox import Outgoing, enqueue
 from hotline.services.tickets import perform_in
@@ -197,27 +199,29 @@ def setup_scheduler(app: web.Application) -> None:
     async def scheduler(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         timer = AsyncIOScheduler(timezone="Asia/Shanghai")
-        timer.add_job(
-            _guarded(sweep_deadlines, ctx),
-            "interval",
-            seconds=ctx.config.escalation.sweep_seconds,
-            id="deadlines",
-            max_instances=1,
-            coalesce=True,
+        jobs = (
+            (sweep_deadlines, ctx.config.escalation.sweep_seconds),
+            (route_received, ctx.config.routing.sweep_seconds),
+            (hotspots.refresh, ctx.config.hotspots.sweep_minutes * 60),
+            (ratings.sweep, ctx.config.evaluation.sweep_seconds),
         )
+        for job, seconds in jobs:
+            timer.add_job(
+                guarded(job, ctx),
+                "interval",
+                seconds=seconds,
+                id=f"{job.__module__}.{job.__name__}",
+                max_instances=1,
+                coalesce=True,
+            )
+        # 社情民意 reports (条例第四十七条): once a day, those whose period has just ended
+        run_at = ctx.config.reports.run_at
         timer.add_job(
-            _guarded(route_received, ctx),
-            "interval",
-            seconds=ctx.config.routing.sweep_seconds,
-            id="routing",
-            max_instances=1,
-            coalesce=True,
-        )
-        timer.add_job(
-            _guarded(hotspots.refresh, ctx),
-            "interval",
-            minutes=ctx.config.hotspots.sweep_minutes,
-            id="hotspots",
+            guarded(write_due, ctx),
+            "cron",
+            hour=run_at.hour,
+            minute=run_at.minute,
+            id="hotline.reports.schedule.write_due",
             max_instances=1,
             coalesce=True,
         )
@@ -228,10 +232,14 @@ def setup_scheduler(app: web.Application) -> None:
     app.cleanup_ctx.append(scheduler)
 
 
-def _guarded(job: object, ctx: Context) -> object:
+def guarded(
+    job: Callable[[Context], Awaitable[object]], ctx: Context
+) -> Callable[[], Awaitable[None]]:
+    """The timer's callable: run ``job``, and log (not raise) its failure."""
+
     async def run() -> None:
         try:
-            await job(ctx)  # type: ignore[operator]
+            await job(ctx)
         except Exception:
             log.exception("scheduled job failed", job=getattr(job, "__name__", "?"))
 

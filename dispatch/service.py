@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from dispatch.deadlines import assignment_clocks, extended_due
 from dispatch.routing import Decision
+from hotline.config import TimeLimit
 from hotline.domain.errors import IllegalTransition, InvalidField, NotFound
 from hotline.domain.lifecycle import (
     Actor,
@@ -31,7 +32,12 @@ from hotline.storage.tickets import ExtensionRequest, ReturnRequest, Ticket
 
 
 async def new_assignments(
-    ctx: Context, state: TicketState, lead: str, co_handlers: Sequence[str] = ()
+    ctx: Context,
+    state: TicketState,
+    lead: str,
+    co_handlers: Sequence[str] = (),
+    *,
+    limit: TimeLimit | None = None,
 ) -> tuple[NewAssignment, ...]:
     """Assignments for ``lead`` and ``co_handlers`` with clocks starting now."""
     ref = await ctx.reference.get()
@@ -48,6 +54,7 @@ async def new_assignments(
         type_=c.type,
         category=c.category,
         urgency=c.urgency,
+        limit=limit,
     )
     return tuple(
         NewAssignment(
@@ -71,9 +78,11 @@ async def dispatch_to(
     co_handlers: Sequence[str] = (),
     *,
     rule: str | None = None,
+    limit: TimeLimit | None = None,
 ) -> Outcome:
+    """Dispatch with clocks starting now; ``limit`` overrides the policy (a rectification)."""
     state = await read_state(ctx, number)
-    assignments = await new_assignments(ctx, state, lead, co_handlers)
+    assignments = await new_assignments(ctx, state, lead, co_handlers, limit=limit)
     return await perform(
         ctx, number, Dispatch(assignments, rule=rule), actor, expected_version=state.version
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from channels.notify import install as install_channel_hooks
@@ -9,7 +10,9 @@ from dispatch import escalation
 from hotline.calendar import WorkingCalendar
 from hotline.clock import Clock, SystemClock
 from hotline.config import HotlineConfig, Settings
+from hotline.services import ratings
 from hotline.services.context import Context
+from hotline.services.live import install as install_live_events
 from hotline.services.reference import ReferenceCache
 from hotline.storage.db import Database, create_database
 from ivr.hooks import link_call_tickets
@@ -44,4 +47,7 @@ def bootstrap(
         escalation.Clock(a.status, a.sign_due_at, a.due_at), policy
     )
     install_channel_hooks(ctx)
+    # After the channel notices, so the reply reaches the citizen before the invitation.
+    ctx.hooks.on_event.append(functools.partial(ratings.on_reply, ctx))
+    install_live_events(ctx)
     return ctx

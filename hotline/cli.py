@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import TypeVar
 
 from hotline.bootstrap import bootstrap, build_calendar
@@ -80,6 +81,15 @@ def cmd_seed(args: argparse.Namespace) -> int:
     if not args.demo:
         print("nothing to do: pass --demo to load the Anyang demo data", file=sys.stderr)
         return 2
+    days = None
+    if args.history:
+        from hotline.services.history_seed import parse_span  # noqa: PLC0415
+
+        try:
+            days = parse_span(args.history)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     settings = _settings(args)
 
     async def work(ctx: Context) -> object:
@@ -89,6 +99,59 @@ def cmd_seed(args: argparse.Namespace) -> int:
     report = _with_context(settings, work)
     print(f"seeded: {report}")
     print(f"demo users (if created) have the password {DEMO_PASSWORD!r}; change it before real use")
+    if days is not None:
+        print(_seed_history(settings, days, args.seed))
+    return 0
+
+
+def _seed_history(settings: Settings, days: int, seed: int) -> object:
+    """``seed --demo --history 30d``: a month of realistic work (a progress bar on stderr)."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from hotline.services.history_seed import seed_history  # noqa: PLC0415
+
+    quiet = settings.config.logging.model_copy(update={"level": "WARNING", "format": "console"})
+    configure_logging(quiet)  # the simulated scheduler's notices would drown the bar
+
+    async def work(ctx: Context) -> object:
+        with tqdm(total=days, desc="history", unit="天", file=sys.stderr) as bar:
+
+            def advance(_: object) -> None:
+                bar.update()
+
+            return await seed_history(ctx, days, seed=seed, progress=advance)
+
+    return _with_context(settings, work)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``hotline report --period 2026-11|2026-W48|2026-11-26 --out DIR`` (社情民意)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from hotline.reports.build import Written, write_report  # noqa: PLC0415
+    from hotline.reports.periods import PeriodError, parse_period  # noqa: PLC0415
+
+    try:
+        period = parse_period(args.period)
+    except PeriodError as exc:
+        print(f"error: --period: {exc}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    configure_logging(
+        settings.config.logging.model_copy(update={"level": "WARNING", "format": "console"})
+    )
+
+    async def work(ctx: Context) -> Written:
+        await migrate.upgrade(ctx.db.engine)
+        return await write_report(ctx, period, Path(args.out), progress=True)
+
+    written = _with_context(settings, work)
+    print(f"report {period.label} ({period.title}) written to {written.directory}:")
+    for path in written.files:
+        print(f"  {path}")
     return 0
 
 
@@ -160,6 +223,38 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- audit -------------------------------------------------------------------------------------
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from hotline.services.audit import Verification, verify  # noqa: PLC0415
+
+    settings = _settings(args)
+    since = None
+    if args.since:
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            print(f"error: --since must be an ISO date, not {args.since!r}", file=sys.stderr)
+            return 2
+
+    async def work(ctx: Context) -> Verification:
+        await migrate.upgrade(ctx.db.engine)
+        return await verify(ctx, since)
+
+    result = _with_context(settings, work)
+    broken = result.broken
+    checked = f"{result.tickets} tickets, {result.events} events"
+    if broken is None:
+        print(f"history intact: {checked} checked")
+        return 0
+    print(
+        f"history BROKEN at ticket {broken.number}, event {broken.seq}: {broken.reason} "
+        f"({checked} checked)"
+    )
+    return 1
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -181,7 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = sub.add_parser("seed", parents=[common], help="load reference and demo data")
     seed.add_argument("--demo", action="store_true", help="Anyang demo data")
+    seed.add_argument(
+        "--history", metavar="DAYS", help="also seed this many past days of work, e.g. 30d"
+    )
+    seed.add_argument("--seed", type=int, default=12345, help="random seed of the history")
     seed.set_defaults(func=cmd_seed)
+
+    report = sub.add_parser("report", parents=[common], help="the 社情民意 report of a period")
+    report.add_argument(
+        "--period", required=True, help="2026-11 (month), 2026-W48 (ISO week), 2026-11-26 (day)"
+    )
+    report.add_argument("--out", required=True, help="folder for report.html, .pdf and .csv")
+    report.set_defaults(func=cmd_report)
 
     cal = sub.add_parser("calendar", help="working-day calendar")
     cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
@@ -211,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--platform", help="a partner platform's name")
     kadd.add_argument("--label")
     kadd.set_defaults(func=cmd_keys_add)
+
+    audit = sub.add_parser("audit", help="the tamper-evident ticket history")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    check = audit_sub.add_parser("verify", parents=[common], help="check the hash chains")
+    check.add_argument("--since", help="only tickets with events since this date (YYYY-MM-DD)")
+    check.set_defaults(func=cmd_audit_verify)
     return parser
 
 

@@ -23,6 +23,8 @@ from dispatch.config import EscalationConfig, HotspotConfig, RoutingConfig
 from hotline.configbase import Section as _Section
 from hotline.domain.phones import normalise_phone
 from hotline.domain.vocabulary import EmergencyService, TicketType
+from hotline.reports.config import ReportsConfig
+from hotline.web.console.config import ConsoleConfig
 from ivr.config import IvrConfig
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hotline.db"
@@ -118,6 +120,37 @@ def _check_e164(value: str | None) -> str | None:
     return value
 
 
+class EvaluationConfig(_Section):
+    """好差评 (条例第五十二条): inviting, reminding, and following up bad ratings."""
+
+    invitation: str = (
+        "您的工单{number}已办理答复，请回复数字评价："
+        + "1非常满意 2满意 3基本满意 4不满意 5非常不满意。"
+    )
+    thanks: str = "感谢您对工单{number}的评价：{level}。"
+    bad_thanks: str = (
+        "感谢您对工单{number}的评价：{level}。我们将核实情况并督促整改，工作人员会与您联系。"
+    )
+    already_rated: str = "该答复已经评价过了，感谢您的支持。"
+    #: an unanswered invitation is sent once more after this long
+    resend_after_hours: int = Field(default=24, ge=1, le=24 * 7)
+    #: then, after this long from the first invitation, the ticket closes without a rating
+    expire_after_hours: int = Field(default=72, ge=2, le=24 * 30)
+    #: a real-name bad rating: the unit contacts the citizen within this many working days
+    #: (the regulation's number is missing from its text)
+    bad_contact_working_days: int = Field(default=1, ge=1, le=10)
+    #: a rectification (重办) after a bad rating has this handling time limit
+    rectify_working_days: int = Field(default=5, ge=1, le=30)
+    #: seconds between sweeps (re-sends, expiries, overdue contacts)
+    sweep_seconds: float = Field(default=60, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _expire_after_resend(self) -> EvaluationConfig:
+        if self.expire_after_hours <= self.resend_after_hours:
+            raise ValueError("expire_after_hours must be longer than resend_after_hours")
+        return self
+
+
 class HotlineConfig(_Section):
     city: CityConfig = CityConfig()
     server: ServerConfig = ServerConfig()
@@ -135,7 +168,10 @@ class HotlineConfig(_Section):
     routing: RoutingConfig = RoutingConfig()
     escalation: EscalationConfig = EscalationConfig()
     hotspots: HotspotConfig = HotspotConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     channels: ChannelsConfig = ChannelsConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    reports: ReportsConfig = ReportsConfig()
 
     @field_validator("emergency", "emergency_fallback")
     @classmethod

@@ -25,6 +25,7 @@ from hotline.domain.vocabulary import (
     TicketType,
     Urgency,
 )
+from hotline.services import live
 from hotline.services.context import Context
 from hotline.services.intake import take_in
 from hotline.services.tickets import perform
@@ -112,22 +113,22 @@ async def call_arrived(ctx: Context, call_sid: str, from_number: str, to_number:
         )
         session.add(contact)
         await session.flush()
-        session.add(
-            Call(
-                call_sid=call_sid,
-                contact_id=contact.id,
-                citizen_id=citizen.id if citizen else None,
-                from_number=from_number,
-                from_e164=phone.e164,
-                to_number=to_number,
-                status="ringing",
-                stage="menu",
-                priority=priority,
-                priority_reasons=reasons,
-                arrived_at=now,
-                updated_at=now,
-            )
+        call = Call(
+            call_sid=call_sid,
+            contact_id=contact.id,
+            citizen_id=citizen.id if citizen else None,
+            from_number=from_number,
+            from_e164=phone.e164,
+            to_number=to_number,
+            status="ringing",
+            stage="menu",
+            priority=priority,
+            priority_reasons=reasons,
+            arrived_at=now,
+            updated_at=now,
         )
+        session.add(call)
+        await live.publish_call(ctx, session, "arrived", call)
     return Arrival(call_sid, priority, reasons, repeat, new=True)
 
 
@@ -157,6 +158,7 @@ async def set_stage(ctx: Context, call_sid: str, stage: str) -> None:
         if call.stage != "ended":
             call.stage = stage
             call.updated_at = ctx.clock.now()
+            await live.publish_call(ctx, session, "stage", call)
 
 
 @dataclass(frozen=True)
@@ -192,10 +194,13 @@ async def call_status(
             call.abandoned = True
             if call.queued_at is not None:
                 call.wait_seconds = (now - call.queued_at).total_seconds()
+        agent = None
         if call.agent_id is not None:
             agent = await session.get(AgentState, call.agent_id)
             if agent is not None and agent.current_call_sid == call_sid:
                 _set_agent(agent, "wrap_up", now)
+        await live.publish_call(ctx, session, "abandoned" if call.abandoned else "ended", call)
+        await live.publish_agents(ctx, session, agent)
         return Ending(call.abandoned, call.answered_at is not None, call.agent_id)
 
 
@@ -224,6 +229,7 @@ async def enqueue(ctx: Context, call_sid: str, *, emergency_failed: bool = False
             call.priority += acd.PRIORITY_EMERGENCY
             call.priority_reasons = [*call.priority_reasons, "emergency_transfer_failed"]
         call.updated_at = now
+        await live.publish_call(ctx, session, "queued", call)
 
 
 async def waiting(ctx: Context) -> list[acd.Waiting]:
@@ -250,6 +256,7 @@ async def queue_left(ctx: Context, call_sid: str, result: str) -> str:
             call.ended_at = call.ended_at or ctx.clock.now()
             if call.queued_at is not None:
                 call.wait_seconds = (ctx.clock.now() - call.queued_at).total_seconds()
+            await live.publish_call(ctx, session, "abandoned", call)
         call.updated_at = ctx.clock.now()
         return call.stage
 
@@ -304,6 +311,7 @@ async def set_agent_state(
             raise Conflict("坐席正在通话中", code="agent_on_call")
         _set_agent(agent, state, now)
         await session.flush()
+        await live.publish_agents(ctx, session, agent)
         return agent
 
 
@@ -328,6 +336,7 @@ async def end_wrap_up(ctx: Context) -> int:
         )
         for agent in done:
             _set_agent(agent, "available", ctx.clock.now())
+        await live.publish_agents(ctx, session, *done)
         return len(done)
 
 
@@ -366,6 +375,8 @@ async def claim_offers(ctx: Context) -> list[Offer]:
             _set_agent(agent, "on_call", now)
             agent.current_call_sid = call.call_sid
             offers.append(Offer(call.call_sid, agent.user_id))
+            await live.publish_call(ctx, session, "offered", call)
+            await live.publish_agents(ctx, session, agent)
         return offers
 
 
@@ -376,9 +387,11 @@ async def offer_failed(ctx: Context, offer: Offer) -> None:
         if call is not None and call.stage == "connecting":
             call.stage = "queued"
             call.agent_id = None
+            await live.publish_call(ctx, session, "requeued", call)
         agent = await session.get(AgentState, offer.agent_id)
         if agent is not None and agent.current_call_sid == offer.call_sid:
             _set_agent(agent, "available", ctx.clock.now())
+            await live.publish_agents(ctx, session, agent)
 
 
 async def agent_device(ctx: Context, agent_id: int) -> AgentState:
@@ -403,6 +416,8 @@ async def agent_answered(ctx: Context, call_sid: str, agent_id: int, leg_sid: st
         if agent is not None:
             _set_agent(agent, "on_call", now)
             agent.current_call_sid = call_sid
+        await live.publish_call(ctx, session, "answered", call)
+        await live.publish_agents(ctx, session, agent)
         if call.answered_at is not None:
             return None
         call.answered_at = now
@@ -427,6 +442,8 @@ async def agent_dial_ended(ctx: Context, call_sid: str, agent_id: int, dial_stat
         elif not missed and call.stage == "with_agent":
             call.stage = "ended"
         call.updated_at = now
+        await live.publish_call(ctx, session, "requeued" if missed else "ended", call)
+        await live.publish_agents(ctx, session, agent)
         return missed and call.stage == "queued"
 
 
@@ -523,6 +540,15 @@ async def start_transfer(
                 ticket_id=ticket_id,
             )
         )
+        await live.publish_call(
+            ctx,
+            session,
+            "transfer",
+            call,
+            attempt=attempt.id,
+            target=target.value,
+            result="pending",
+        )
     return attempt
 
 
@@ -572,6 +598,10 @@ async def finish_transfer(
             ticket_number, status = row.number, Status(row.status)
         target = EmergencyService(attempt.target)
         number = attempt.number
+        call = await _call(session, attempt.call_sid)
+        await live.publish_call(
+            ctx, session, "transfer", call, attempt=attempt.id, target=target.value, result=result
+        )
     if ticket_number is not None:
         outcome = (
             f"转接{target.value}({number}){'成功' if result == 'answered' else '未成功：' + result}"

@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from hotline.adapters.twilio import TwilioRest
 
 #: what talking to Twilio can raise: its API errors, and the network's
-_FAILURES = (TwilioRestException, TwilioException, aiohttp.ClientError, OSError, TimeoutError)
+FAILURES = (TwilioRestException, TwilioException, aiohttp.ClientError, OSError, TimeoutError)
 
 
 class GatewayError(Exception):
@@ -44,13 +44,13 @@ class TwilioVoiceGateway:
     async def redirect(self, call_sid: str, url: str) -> None:
         try:
             await self._client.calls(call_sid).update_async(url=url, method="POST")
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise _error(exc) from exc
 
     async def update_twiml(self, call_sid: str, twiml: str) -> None:
         try:
             await self._client.calls(call_sid).update_async(twiml=twiml)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise _error(exc) from exc
 
     async def add_participant(
@@ -67,7 +67,7 @@ class TwilioVoiceGateway:
                 end_conference_on_exit=False,
                 beep="false",
             )
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise _error(exc) from exc
         return str(participant.call_sid)
 
@@ -76,7 +76,7 @@ class TwilioVoiceGateway:
             await self._client.conferences(conference_sid).update_async(
                 announce_url=url, announce_method="POST"
             )
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise _error(exc) from exc
 
 

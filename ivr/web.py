@@ -11,13 +11,14 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from channels.web import register_senders
 from hotline.domain.errors import NotFound
 from hotline.domain.numbers import digits_to_number
 from hotline.domain.vocabulary import EmergencyService, Status, TicketType
 from hotline.services import queries
 from hotline.web.carrier import absolute_url, twilio_webhook, twiml
 from hotline.web.keys import CONTEXT, METRICS
-from ivr import calls, menu, transfer
+from ivr import calls, menu, survey, transfer
 from ivr.api import routes as api_routes
 from ivr.runner import kick_acd, setup_runner
 
@@ -31,6 +32,8 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(routes)
     setup_runner(app)
     app.router.add_routes(api_routes)
+    app.router.add_routes(survey.routes)
+    register_senders(app, survey.survey_senders)
 
 
 def _url(request: web.Request, name: str, **query: object) -> str:

@@ -13,6 +13,7 @@ from hotline.calendar import local_day
 from hotline.domain.lifecycle import Actor, Event
 from hotline.domain.numbers import format_number
 from hotline.domain.vocabulary import ActorKind, Status
+from hotline.services import audit
 from hotline.storage.tables import (
     TICKET_EVENTS,
     TICKET_NUMBER_SEQUENCES,
@@ -21,9 +22,9 @@ from hotline.storage.tickets import TicketEvent
 from hotline.storage.upsert import dialect_insert
 
 
-def event_values(ticket_id: int, seq: int, event: Event) -> dict[str, Any]:
+def event_values(seq: int, event: Event) -> dict[str, Any]:
+    """The row of an event, without its ticket id (the hash chain covers these values)."""
     return {
-        "ticket_id": ticket_id,
         "seq": seq,
         "at": event.at,
         "actor_kind": event.actor.kind.value,
@@ -40,9 +41,14 @@ def event_values(ticket_id: int, seq: int, event: Event) -> dict[str, Any]:
 _INSERT_EVENT = insert(TICKET_EVENTS)
 
 
-async def append_event(session: AsyncSession, ticket_id: int, seq: int, event: Event) -> None:
+def chained_event(prev_hash: str | None, number: str, seq: int, event: Event) -> dict[str, Any]:
+    """The event's row with its place in the ticket's hash chain (``hotline.services.audit``)."""
+    return audit.chained(prev_hash, number, event_values(seq, event))
+
+
+async def append_event(session: AsyncSession, ticket_id: int, values: dict[str, Any]) -> None:
     conn = await session.connection()
-    await conn.execute(_INSERT_EVENT, event_values(ticket_id, seq, event))
+    await conn.execute(_INSERT_EVENT, {"ticket_id": ticket_id, **values})
 
 
 def event_from_row(row: TicketEvent) -> Event:

@@ -39,7 +39,7 @@ from hotline.domain.numbers import format_number
 from hotline.domain.phones import Phone, normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, ActorKind, Status
 from hotline.services.context import Context
-from hotline.services.history import event_values, reserve_ticket_numbers
+from hotline.services.history import chained_event, reserve_ticket_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
@@ -379,12 +379,6 @@ async def _write_new(
     day, first_seq = await reserve_ticket_numbers(session, now, len(items))
     prefix = ctx.config.city.ticket_prefix
     numbers = [format_number(prefix, day, first_seq + n) for n in range(len(items))]
-    ticket_rows = [
-        _ticket_row(item, number, citizen, now)
-        for item, number, citizen in zip(items, numbers, citizens, strict=True)
-    ]
-    conn = await session.connection()
-    ids = {row.number: row.id for row in await conn.execute(_INSERT_TICKET, ticket_rows)}
     events = []
     for item, number in zip(items, numbers, strict=True):
         _, event = open_ticket(number, _classification(item), item.actor, now)
@@ -394,9 +388,16 @@ async def _write_new(
             data={**event.data, "channel": item.value.channel.value},
         )
         events.append(event)
+    chained = [chained_event(None, n, 1, e) for n, e in zip(numbers, events, strict=True)]
+    ticket_rows = [
+        {**_ticket_row(item, number, citizen, now), "history_hash": values["hash"]}
+        for item, number, citizen, values in zip(items, numbers, citizens, chained, strict=True)
+    ]
+    conn = await session.connection()
+    ids = {row.number: row.id for row in await conn.execute(_INSERT_TICKET, ticket_rows)}
     await conn.execute(
         _INSERT_EVENT,
-        [event_values(ids[n], 1, e) for n, e in zip(numbers, events, strict=True)],
+        [{"ticket_id": ids[n], **v} for n, v in zip(numbers, chained, strict=True)],
     )
     contact_ids = {key: earlier.contact_id for key, earlier in pending.items()}
     new_contacts = [

@@ -44,7 +44,7 @@ from hotline.domain.vocabulary import (
     Urgency,
 )
 from hotline.services.context import Context, FirstLook
-from hotline.services.history import append_event
+from hotline.services.history import append_event, chained_event
 from hotline.services.hooks import TicketChange
 from hotline.storage.citizens import Contact
 from hotline.storage.tickets import Assignment, ExtensionRequest, ReturnRequest, Ticket
@@ -219,6 +219,8 @@ async def save_event(
             raise NotFound(f"工单 {event.data['into']} 不存在，不能并入")
     row.updated_at = event.at
     row.version = state.version
+    values = chained_event(row.history_hash, row.number, state.version, event)
+    row.history_hash = values["hash"]
     _sync_assignments(row, state, event, ctx.first_look)
     _sync_requests(session, loaded, state, event)
     try:
@@ -227,7 +229,7 @@ async def save_event(
         raise Conflict(
             f"工单 {state.number} 已被他人修改，请刷新后重试", code="version_conflict"
         ) from exc
-    await append_event(session, row.id, state.version, event)
+    await append_event(session, row.id, values)
     change = TicketChange(ticket=row, state=state, event=event)
     for hook in ctx.hooks.on_event:
         await hook(session, change)

@@ -6,6 +6,15 @@ from hotline.storage.attachments import Attachment
 from hotline.storage.base import Base
 from hotline.storage.calls import AgentState, Call, TransferAttempt
 from hotline.storage.citizens import Citizen, Contact
+from hotline.storage.console import ConsoleSession, LoginAttempt
+from hotline.storage.evaluation import (
+    BadRatingReview,
+    Rating,
+    RatingAppeal,
+    RatingInvitation,
+    ReturnVisit,
+    UnitFlag,
+)
 from hotline.storage.hotspots import Hotspot
 from hotline.storage.keys import ApiKey
 from hotline.storage.knowledge import KbArticle, KbArticleVersion
@@ -44,10 +53,12 @@ __all__ = [
     "ApiKey",
     "Assignment",
     "Attachment",
+    "BadRatingReview",
     "Base",
     "Call",
     "Category",
     "Citizen",
+    "ConsoleSession",
     "Contact",
     "DeadlineNotice",
     "Department",
@@ -56,13 +67,19 @@ __all__ = [
     "Hotspot",
     "KbArticle",
     "KbArticleVersion",
+    "LoginAttempt",
     "OutboxMessage",
+    "Rating",
+    "RatingAppeal",
+    "RatingInvitation",
     "ReturnRequest",
+    "ReturnVisit",
     "RoutingCatalogue",
     "Ticket",
     "TicketEvent",
     "TicketNumberSequence",
     "TransferAttempt",
+    "UnitFlag",
     "User",
     "WeChatUser",
     "WebhookReply",

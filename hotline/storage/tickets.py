@@ -58,11 +58,13 @@ class Ticket(Base):
     triage_reasons: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     #: 暂缓: progress, measures, expected_by, since
     suspension: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(Integer)
+    #: the hash of the latest event: the head of this ticket's tamper-evident chain
+    history_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     #: SHA-256 of the query code given to the writer (市长信箱), for the public progress query
     query_code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
@@ -161,6 +163,9 @@ class TicketEvent(Base):
     status_after: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(Text, default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: SHA-256 of the previous event's hash and this event's content (hotline.services.audit)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class TicketNumberSequence(Base):

@@ -20,7 +20,17 @@ from hotline.config import Settings
 from hotline.metrics import Metrics
 from hotline.storage import migrate
 from hotline.web import health, open311
-from hotline.web.api import actions, knowledge, public, routing, tickets
+from hotline.web.api import (
+    actions,
+    disclosure,
+    evaluation,
+    knowledge,
+    kpis,
+    public,
+    routing,
+    tickets,
+)
+from hotline.web.console import routes as console
 from hotline.web.errors import Handler, error_middleware
 from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS, TWILIO
 from ivr import web as ivr_web
@@ -97,10 +107,14 @@ def create_app(
     app.router.add_routes(actions.routes)
     app.router.add_routes(routing.routes)
     app.router.add_routes(knowledge.routes)
+    app.router.add_routes(evaluation.routes)
     app.router.add_routes(open311.routes)
     app.router.add_routes(public.routes)
+    app.router.add_routes(disclosure.routes)
+    app.router.add_routes(kpis.routes)
     ivr_web.setup(app)
     channels_web.setup(app)
     dispatch_web.setup(app)
+    console.setup(app)
     app.router.add_get("/api/v1/openapi.yaml", openapi)
     return app

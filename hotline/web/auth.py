@@ -1,4 +1,8 @@
-"""Who is calling: bearer keys for automation and partners (console sessions come later)."""
+"""Who is calling: bearer keys for automation and partners, or a console session (cookie).
+
+A console session is a credential for the JSON API too (CONTRACT.md). Made with the cookie, a
+request that changes state must carry the session's CSRF token in ``X-CSRF-Token`` (403
+``csrf_failed`` without); a bearer key needs none."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from aiohttp import web
 from hotline.domain.lifecycle import Actor
 from hotline.domain.vocabulary import ActorKind
 from hotline.services.keys import resolve_key
+from hotline.web.console import session as console_session
 from hotline.web.errors import ApiError
 from hotline.web.keys import CONTEXT
 
@@ -39,7 +44,7 @@ def _bearer(request: web.Request) -> str | None:
 async def authenticate(request: web.Request) -> Principal | None:
     token = _bearer(request)
     if token is None:
-        return None
+        return await _console_user(request)
     ctx = request.app[CONTEXT]
     admin_token = ctx.settings.secrets.admin_token
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
@@ -50,6 +55,15 @@ async def authenticate(request: web.Request) -> Principal | None:
     if owner.kind == "department":
         return Principal(ActorKind.DEPARTMENT, f"key-{owner.key_id}", owner.department)
     return Principal(ActorKind.PLATFORM, owner.platform or f"key-{owner.key_id}")
+
+
+async def _console_user(request: web.Request) -> Principal | None:
+    user = await console_session.current(request)
+    if user is None:
+        return None
+    if not console_session.header_ok(request, user):
+        raise ApiError(403, "csrf_failed", "缺少或无效的 CSRF 令牌(X-CSRF-Token)，请刷新页面后重试")
+    return Principal(ActorKind(user.role), user.username, user.department, user.user_id)
 
 
 async def require(request: web.Request, kinds: Collection[ActorKind]) -> Principal:

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from hotline.services import webhooks
 from hotline.web.keys import CONTEXT, TWILIO_FORM
+from hotline.web.once import respond_once
 
 log = structlog.get_logger(__name__)
 
@@ -80,33 +81,12 @@ def twilio_webhook(
             params = await twilio_form(request)
             if not stored:
                 return await handler(request, params)
-            ctx = request.app[CONTEXT]
             key = webhooks.delivery_key(
                 source,
                 request.rel_url.raw_path_qs,
                 *(f"{k}={params[k]}" for k in sorted(params)),
             )
-            if not await webhooks.claim(ctx, source, key):
-                reply = await webhooks.stored(ctx, key)
-                if reply is None:
-                    raise web.HTTPServiceUnavailable(text="still processing; retry")
-                return web.Response(
-                    status=reply.status,
-                    text=reply.body,
-                    content_type=reply.content_type,
-                    charset="utf-8",
-                )
-            try:
-                response = await handler(request, params)
-            except BaseException:
-                await webhooks.release(ctx, key)
-                raise
-            await webhooks.store(
-                ctx,
-                key,
-                webhooks.StoredReply(response.status, response.content_type, response.text or ""),
-            )
-            return response
+            return await respond_once(request, source, key, lambda: handler(request, params))
 
         return wrapper
 

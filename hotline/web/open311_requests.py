@@ -9,7 +9,7 @@ Only what a stranger may see. A ticket is listed or fetched only when it is publ
   purpose, and the client must be able to read back what it created).
 
 A hidden ticket is the same 404 as a missing one. Nothing of the citizen record is ever part
-of a request, and the free text is redacted (:mod:`hotline.web.open311_privacy`).
+of a request, and the free text is redacted (:mod:`hotline.services.privacy`).
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from hotline.domain.vocabulary import (
     TicketType,
 )
 from hotline.services.context import Context
+from hotline.services.privacy import own_secrets, redact
 from hotline.services.reference import ReferenceData
 from hotline.storage.citizens import Citizen, Contact
 from hotline.storage.tickets import Ticket
 from hotline.web.api.serialize import iso
 from hotline.web.open311_format import Open311Error
-from hotline.web.open311_privacy import own_secrets, redact
 
 #: most requests one GET returns (GeoReport's recommended ceiling)
 MAX_RESULTS = 1000

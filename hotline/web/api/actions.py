@@ -41,6 +41,7 @@ from hotline.web.auth import Principal, require
 from hotline.web.errors import read_json_object, render_exception
 from hotline.web.jsonresp import json_response
 from hotline.web.keys import CONTEXT
+from hotline.web.once import respond_once
 
 STAFF = (ActorKind.ADMIN, ActorKind.AGENT, ActorKind.SUPERVISOR)
 SUPERVISORS = (ActorKind.ADMIN, ActorKind.SUPERVISOR)
@@ -61,7 +62,6 @@ def idempotent(handler: Handler) -> Handler:
             return await handler(request)
         if len(key) > 200:
             raise InvalidField("Idempotency-Key", "不能超过 200 个字符")
-        ctx = request.app[CONTEXT]
         body = await request.read()
         delivery = webhooks.delivery_key(
             "api",
@@ -71,34 +71,20 @@ def idempotent(handler: Handler) -> Handler:
             key,
             hashlib.sha256(body).hexdigest(),
         )
-        if not await webhooks.claim(ctx, "api", delivery):
-            stored = await webhooks.stored(ctx, delivery)
-            if stored is None:
-                raise web.HTTPConflict(text="the first request with this key is still running")
-            return web.Response(
-                status=stored.status,
-                text=stored.body,
-                content_type=stored.content_type,
-                charset="utf-8",
-            )
-        try:
-            response = await handler(request)
-        except web.HTTPException:
-            await webhooks.release(ctx, delivery)
-            raise
-        except Exception as exc:
-            # a domain refusal is an answer too: keep it, so the retry hears the same
-            rendered = render_exception(request, exc)
-            if rendered is None or rendered.status >= 500:
-                await webhooks.release(ctx, delivery)
+
+        async def run() -> web.Response:
+            try:
+                return await handler(request)
+            except web.HTTPException:
                 raise
-            response = rendered
-        await webhooks.store(
-            ctx,
-            delivery,
-            webhooks.StoredReply(response.status, response.content_type, response.text or ""),
-        )
-        return response
+            except Exception as exc:
+                # a domain refusal is an answer too: kept, so the retry hears the same
+                rendered = render_exception(request, exc)
+                if rendered is None or rendered.status >= 500:
+                    raise
+                return rendered
+
+        return await respond_once(request, "api", delivery, run, busy=web.HTTPConflict)
 
     return wrapper
 

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline.domain.errors import InvalidField
+from hotline.domain.errors import InvalidField, NotFound
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -47,3 +47,15 @@ class TicketCreate(Body):
     urgency: Literal["normal", "urgent"] = "normal"
     #: the live call this ticket is about (an agent's ticket): the call is linked to it
     call_sid: str | None = Field(default=None, max_length=64)
+
+
+def path_id(text: str, what: str) -> int:
+    """A row id from a URL path. Anything a database integer cannot hold names no row: 404,
+    with ``what`` (in Chinese) saying what was looked for."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise NotFound(f"{what}不存在") from exc
+    if not 0 < value < 2**63:
+        raise NotFound(f"{what}不存在")
+    return value

@@ -8,12 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field
+from sqlalchemy import select
 
 from channels.mailbox import find_by_query_code
 from hotline.domain.lifecycle import ACTION_LABELS
 from hotline.domain.vocabulary import Role, Status
+from hotline.services import ratings
+from hotline.services.context import Context
 from hotline.services.queries import TicketView
+from hotline.storage.evaluation import RatingInvitation
+from hotline.web.api.bodies import Body, parse_body
 from hotline.web.api.serialize import iso
+from hotline.web.errors import read_json_object
 from hotline.web.jsonresp import json_response
 from hotline.web.keys import CONTEXT
 
@@ -60,10 +67,50 @@ def public_json(view: TicketView) -> dict[str, Any]:
     }
 
 
+async def rating_open(ctx: Context, ticket_id: int) -> bool:
+    """Whether the ticket's latest reply waits for the writer's rating (好差评)."""
+    async with ctx.db.sessions() as session:
+        return bool(
+            await session.scalar(
+                select(RatingInvitation.id).where(
+                    RatingInvitation.ticket_id == ticket_id, RatingInvitation.status == "pending"
+                )
+            )
+        )
+
+
 @routes.get("/api/v1/public/tickets/{number}")
 async def public_ticket(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     view = await find_by_query_code(
         ctx, request.match_info["number"], request.query.get("code", "")
     )
-    return json_response(public_json(view))
+    return json_response(
+        {**public_json(view), "rating_open": await rating_open(ctx, view.ticket.id)}
+    )
+
+
+class RatingBody(Body):
+    level: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=500)
+
+
+@routes.post("/api/v1/public/tickets/{number}/rating")
+async def rate_ticket(request: web.Request) -> web.Response:
+    """The writer rates the reply (1 非常满意 … 5 非常不满意) with the ticket's query code."""
+    ctx = request.app[CONTEXT]
+    view = await find_by_query_code(
+        ctx, request.match_info["number"], request.query.get("code", "")
+    )
+    body = parse_body(RatingBody, await read_json_object(request))
+    rating = await ratings.rate(
+        ctx, view.ticket.number, body.level, channel="mailbox", comment=body.comment
+    )
+    return json_response(
+        {
+            "number": view.ticket.number,
+            "level": rating.level,
+            "rating": ratings.level_name(rating.level),
+        },
+        status=201,
+    )

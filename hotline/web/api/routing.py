@@ -12,7 +12,7 @@ from hotline.domain.errors import InvalidField, NotFound
 from hotline.domain.vocabulary import ActorKind
 from hotline.storage.hotspots import Hotspot
 from hotline.storage.routing import RoutingCatalogue
-from hotline.web.api.bodies import Body, parse_body
+from hotline.web.api.bodies import Body, parse_body, path_id
 from hotline.web.api.serialize import iso
 from hotline.web.auth import require
 from hotline.web.errors import read_json_object
@@ -57,17 +57,6 @@ async def catalogue(request: web.Request) -> web.Response:
             "created_at": iso(row.created_at),
         }
     )
-
-
-def _id(text: str) -> int:
-    """A row id from a path; anything a database integer cannot hold names no row."""
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise NotFound("热点不存在") from exc
-    if not 0 < value < 2**63:
-        raise NotFound("热点不存在")
-    return value
 
 
 def hotspot_json(h: Hotspot) -> dict[str, object]:
@@ -115,7 +104,7 @@ async def studied(request: web.Request) -> web.Response:
     """专题研究 done: record what was decided."""
     await require(request, (ActorKind.ADMIN, ActorKind.SUPERVISOR))
     body = parse_body(StudiedBody, await read_json_object(request))
-    hotspot_id = _id(request.match_info["id"])
+    hotspot_id = path_id(request.match_info["id"], "热点")
     spot = await hotspots.mark_studied(request.app[CONTEXT], hotspot_id, body.note)
     if spot is None:
         raise NotFound("热点不存在")

@@ -99,8 +99,14 @@ async def test_reply_extension_and_suspension_reach_the_citizen(
     )
     await perform(ctx, number, Reply("CGJ", "路灯已修复，恢复照明。", True), dept("CGJ"))
     messages = [m for m in await outbox(ctx) if m.purpose != "accepted"]
-    assert [m.purpose for m in messages] == ["extension", "suspended", "replied"]
-    extension, suspended, replied = (m.body for m in messages)
+    assert [m.purpose for m in messages] == [
+        "extension",
+        "suspended",
+        "replied",
+        "rating_invitation",
+    ]
+    extension, suspended, replied, invitation = (m.body for m in messages)
+    assert "1非常满意" in invitation
     assert "需协调供电部门更换线路" in extension and "2026年12月10日" in extension
     assert "已报修供电公司" in suspended and "纳入线路改造计划" in suspended
     assert "2026年12月26日" in suspended
@@ -131,9 +137,14 @@ async def test_wechat_citizen_is_told_on_wechat(ctx: Context) -> None:
     )
     await handled(ctx, result.number)
     await perform(ctx, result.number, Reply("CGJ", "井盖已补装", True), dept("CGJ"))
-    (m,) = await outbox(ctx)
+    m, invitation = await outbox(ctx)
     assert (m.kind, m.recipient, m.purpose) == ("wechat", "oOPENID", "replied")
     assert "井盖已补装" in m.body and not m.body.startswith("【")
+    assert (invitation.kind, invitation.recipient, invitation.purpose) == (
+        "wechat",
+        "oOPENID",
+        "rating_invitation",
+    )
 
 
 async def test_platform_gets_results_when_replied_and_closed(ctx: Context) -> None:
