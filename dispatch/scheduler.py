@@ -37,6 +37,7 @@ from dispatch.escalation import (
     Notice,
     plan,
 )
+from dispatch.leader import Leadership
 from hotline.calendar import to_shanghai
 from hotline.domain.errors import DomainError
 from hotline.domain.lifecycle import Actor, Annotate, Supervise
@@ -194,10 +195,11 @@ async def _act(
 
 
 def setup_scheduler(app: web.Application) -> None:
-    """Run the sweeps on APScheduler's timer while the app runs."""
+    """Run the sweeps on APScheduler's timer while the app runs (on the leader instance)."""
 
     async def scheduler(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
+        leadership = Leadership(ctx.db)
         timer = AsyncIOScheduler(timezone="Asia/Shanghai")
         jobs = (
             (sweep_deadlines, ctx.config.escalation.sweep_seconds),
@@ -207,7 +209,7 @@ def setup_scheduler(app: web.Application) -> None:
         )
         for job, seconds in jobs:
             timer.add_job(
-                guarded(job, ctx),
+                guarded(job, ctx, leadership),
                 "interval",
                 seconds=seconds,
                 id=f"{job.__module__}.{job.__name__}",
@@ -217,7 +219,7 @@ def setup_scheduler(app: web.Application) -> None:
         # 社情民意 reports (条例第四十七条): once a day, those whose period has just ended
         run_at = ctx.config.reports.run_at
         timer.add_job(
-            guarded(write_due, ctx),
+            guarded(write_due, ctx, leadership),
             "cron",
             hour=run_at.hour,
             minute=run_at.minute,
@@ -228,17 +230,20 @@ def setup_scheduler(app: web.Application) -> None:
         timer.start()
         yield
         timer.shutdown(wait=False)
+        await leadership.release()
 
     app.cleanup_ctx.append(scheduler)
 
 
 def guarded(
-    job: Callable[[Context], Awaitable[object]], ctx: Context
+    job: Callable[[Context], Awaitable[object]], ctx: Context, leadership: Leadership
 ) -> Callable[[], Awaitable[None]]:
-    """The timer's callable: run ``job``, and log (not raise) its failure."""
+    """The timer's callable: run ``job`` on the leader only, and log (not raise) its failure."""
 
     async def run() -> None:
         try:
+            if not await leadership.acquire():
+                return  # another instance leads
             await job(ctx)
         except Exception:
             log.exception("scheduled job failed", job=getattr(job, "__name__", "?"))

@@ -9,7 +9,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from dispatch.scheduler import sweep_deadlines
+from dispatch.leader import Leadership
+from dispatch.scheduler import guarded, sweep_deadlines
 from dispatch.service import decide_extension, dispatch_to, request_extension
 from hotline.bootstrap import bootstrap
 from hotline.calendar import SHANGHAI
@@ -172,3 +173,32 @@ async def test_exactly_once_with_two_instances(
     assert count == 150
     view = await get_ticket(ctx, "AY20261126-000001")
     assert view.ticket.supervision_level == 2
+
+
+async def test_one_instance_leads_the_scheduler(ctx: Context, settings: Settings) -> None:
+    """On PostgreSQL the advisory lock picks one leader; SQLite's single instance always leads."""
+    other = bootstrap(settings, clock=ctx.clock)
+    first, second = Leadership(ctx.db), Leadership(other.db)
+    try:
+        assert await first.acquire()
+        assert await first.acquire()  # kept, not taken again
+        if ctx.db.dialect == "postgresql":
+            assert not await second.acquire()
+            ran: list[str] = []
+
+            async def job(_: Context) -> None:
+                ran.append("ran")
+
+            await guarded(job, other, second)()
+            assert ran == []  # the standby instance does not sweep
+            await first.release()
+            assert not first.held
+            assert await second.acquire()  # it takes over at its next tick
+            await guarded(job, other, second)()
+            assert ran == ["ran"]
+        else:
+            assert await second.acquire() and first.held and second.held
+    finally:
+        await first.release()
+        await second.release()
+        await other.db.dispose()
