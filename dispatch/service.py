@@ -13,7 +13,7 @@ from sqlalchemy import select
 from dispatch.deadlines import assignment_clocks, extended_due
 from dispatch.routing import Decision
 from hotline.config import TimeLimit
-from hotline.domain.errors import IllegalTransition, InvalidField, NotFound
+from hotline.domain.errors import Conflict, IllegalTransition, InvalidField, NotFound
 from hotline.domain.lifecycle import (
     Actor,
     DecideExtension,
@@ -79,9 +79,16 @@ async def dispatch_to(
     *,
     rule: str | None = None,
     limit: TimeLimit | None = None,
+    expected_version: int | None = None,
 ) -> Outcome:
-    """Dispatch with clocks starting now; ``limit`` overrides the policy (a rectification)."""
+    """Dispatch with clocks starting now; ``limit`` overrides the policy (a rectification).
+    ``expected_version``: the version the caller saw (a 409 if the ticket changed since)."""
     state = await read_state(ctx, number)
+    if expected_version is not None and expected_version != state.version:
+        raise Conflict(
+            f"工单 {number} 已被他人修改(版本 {state.version})，请刷新后重试",
+            code="version_conflict",
+        )
     assignments = await new_assignments(ctx, state, lead, co_handlers, limit=limit)
     return await perform(
         ctx, number, Dispatch(assignments, rule=rule), actor, expected_version=state.version

@@ -119,6 +119,18 @@ async def test_routing_engine_dispatches_when_no_department_is_named(desk: Desk)
     assert status == 422 and "department" in error["error"]["message"]
 
 
+async def test_dispatch_refuses_a_stale_version(desk: Desk) -> None:
+    number = await desk.new_ticket()
+    status, seen = await desk.call("GET", f"/api/v1/tickets/{number}", ADMIN)
+    assert status == 200
+    stale = {"department": "CGJ", "expected_version": seen["version"] - 1}
+    status, error = await desk.call("POST", f"/api/v1/tickets/{number}/dispatch", ADMIN, stale)
+    assert status == 409 and error["error"]["code"] == "version_conflict"
+    fresh = {**stale, "expected_version": seen["version"]}
+    status, ticket = await desk.call("POST", f"/api/v1/tickets/{number}/dispatch", ADMIN, fresh)
+    assert status == 200 and ticket["status"] == "dispatched"
+
+
 async def test_return_in_time_is_reviewed_and_redispatched(desk: Desk, clock: FixedClock) -> None:
     number = await desk.dispatched()
     cgj = await desk.key("CGJ")

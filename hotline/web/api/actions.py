@@ -37,7 +37,7 @@ from hotline.domain.vocabulary import ActorKind, RejectReason
 from hotline.services import knowledge, queries, tickets, webhooks
 from hotline.web.api.bodies import Body, parse_body
 from hotline.web.api.serialize import ticket_json
-from hotline.web.auth import Principal, require
+from hotline.web.auth import Principal, authenticate, require
 from hotline.web.errors import read_json_object, render_exception
 from hotline.web.jsonresp import json_response
 from hotline.web.keys import CONTEXT
@@ -63,9 +63,11 @@ def idempotent(handler: Handler) -> Handler:
         if len(key) > 200:
             raise InvalidField("Idempotency-Key", "不能超过 200 个字符")
         body = await request.read()
+        # keys are the caller's own: one per API key, admin token or signed-in console user
+        who = await authenticate(request)
         delivery = webhooks.delivery_key(
             "api",
-            request.headers.get("Authorization", ""),
+            f"{who.kind.value}:{who.id}" if who is not None else "anonymous",
             request.method,
             request.rel_url.raw_path_qs,
             key,
@@ -144,10 +146,17 @@ async def dispatch_ticket(request: web.Request) -> web.Response:
             list(decision.co_handlers)
             + [c for c in body.co_handlers if c not in decision.co_handlers],
             rule=dispatching.rule_label(decision),
+            expected_version=body.expected_version,
         )
     else:
         await dispatching.dispatch_to(
-            ctx, number, body.department, principal.actor, body.co_handlers, rule="manual"
+            ctx,
+            number,
+            body.department,
+            principal.actor,
+            body.co_handlers,
+            rule="manual",
+            expected_version=body.expected_version,
         )
     return await _ticket_response(request, principal, number)
 
