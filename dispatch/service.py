@@ -170,7 +170,7 @@ async def decide_extension(
     state = await read_state(ctx, number)
     pending = state.pending_extension
     if pending is None or pending.id != request_id:
-        raise NotFound(f"延期申请 {request_id} 不存在或已处理")
+        raise IllegalTransition(f"延期申请 {request_id} 已处理", code="already_decided")
     new_due = None
     if approve:
         current = state.assignment(pending.assignment_id).due_at

@@ -56,8 +56,9 @@ class DatabaseConfig(_Section):
 class CalendarConfig(_Section):
     holidays: list[date] = []
     workdays: list[date] = []
-    #: years ahead of today that /healthz requires a schedule for
-    lookahead_years: int = Field(default=1, ge=0, le=3)
+    #: /healthz is degraded when a day this far ahead falls in a year with no schedule (the
+    #: longest deadline set today: 5 + 5 working days across a long holiday)
+    lookahead_days: int = Field(default=31, ge=0, le=366)
 
 
 class TimeLimit(_Section):
@@ -132,6 +133,8 @@ class EvaluationConfig(_Section):
         "感谢您对工单{number}的评价：{level}。我们将核实情况并督促整改，工作人员会与您联系。"
     )
     already_rated: str = "该答复已经评价过了，感谢您的支持。"
+    #: a citizen who phoned in is asked by a survey call back (call) or, on a mobile, by SMS
+    phone_invitation: Literal["call", "sms"] = "call"
     #: an unanswered invitation is sent once more after this long
     resend_after_hours: int = Field(default=24, ge=1, le=24 * 7)
     #: then, after this long from the first invitation, the ticket closes without a rating

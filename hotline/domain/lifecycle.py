@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from hotline.calendar import to_shanghai
 from hotline.domain.errors import IllegalTransition, InvalidField
 from hotline.domain.vocabulary import (
     AT_CENTRE,
@@ -728,7 +729,7 @@ def _d_decide_extension(
         _require_aware(a.new_due_at, "new_due_at")
         if a.new_due_at <= s.assignment(pending.assignment_id).due_at:
             raise InvalidField("new_due_at", "新的办理时限必须晚于原时限")
-        new_due = a.new_due_at.isoformat()
+        new_due = _iso(a.new_due_at)
     return s.status, a.note, {"id": a.id, "approve": a.approve, "new_due_at": new_due}
 
 
@@ -751,7 +752,7 @@ def _d_suspend(s: TicketState, a: Suspend, actor: Actor, now: datetime) -> _Deci
             "assignment": asg.id,
             "progress": _text(a.progress, "progress"),
             "measures": _text(a.measures, "measures"),
-            "expected_by": a.expected_by.isoformat(),
+            "expected_by": _iso(a.expected_by),
         },
     )
 
@@ -1134,15 +1135,20 @@ def _classification_from_json(d: Mapping[str, Any]) -> Classification:
     )
 
 
+def _iso(when: datetime) -> str:
+    """Times in events are written as they are shown: Asia/Shanghai, with the offset."""
+    return to_shanghai(when).isoformat()
+
+
 def _new_assignment_json(a: NewAssignment) -> JSON:
     return {
         "id": a.id,
         "department": a.department,
         "role": a.role.value,
-        "dispatched_at": a.dispatched_at.isoformat(),
-        "sign_due_at": a.sign_due_at.isoformat(),
-        "return_due_at": a.return_due_at.isoformat(),
-        "due_at": a.due_at.isoformat(),
+        "dispatched_at": _iso(a.dispatched_at),
+        "sign_due_at": _iso(a.sign_due_at),
+        "return_due_at": _iso(a.return_due_at),
+        "due_at": _iso(a.due_at),
     }
 
 

@@ -33,6 +33,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.calendar import to_shanghai
 from hotline.domain.errors import IllegalTransition, InvalidField, NotFound
 from hotline.services.context import Context
 from hotline.storage.citizens import Citizen
@@ -287,7 +288,12 @@ async def _failed(
             return "lost"
         row.errors = [
             *(row.errors or [])[-(MAX_ERRORS - 1) :],
-            {"at": now.isoformat(), "attempt": attempts, "error": error, "permanent": permanent},
+            {
+                "at": to_shanghai(now).isoformat(),
+                "attempt": attempts,
+                "error": error,
+                "permanent": permanent,
+            },
         ]
         row.last_error = error
         row.claim_token = None
@@ -558,6 +564,6 @@ async def retry(ctx: Context, message_id: int, who: str) -> MessageView:
         row.updated_at = now
         row.errors = [
             *(row.errors or [])[-(MAX_ERRORS - 1) :],
-            {"at": now.isoformat(), "retry_by": who},
+            {"at": to_shanghai(now).isoformat(), "retry_by": who},
         ]
     return await get_message(ctx, message_id)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from hotline.calendar import to_shanghai
 from hotline.domain.errors import Conflict, IllegalTransition, NotFound
 from hotline.domain.lifecycle import (
     Action,
@@ -201,8 +202,8 @@ async def save_event(
         {
             "progress": state.suspension.progress,
             "measures": state.suspension.measures,
-            "expected_by": state.suspension.expected_by.isoformat(),
-            "since": state.suspension.since.isoformat(),
+            "expected_by": to_shanghai(state.suspension.expected_by).isoformat(),
+            "since": to_shanghai(state.suspension.since).isoformat(),
         }
         if state.suspension
         else None

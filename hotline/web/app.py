@@ -28,6 +28,7 @@ from hotline.web.api import (
     kpis,
     public,
     routing,
+    sessions,
     tickets,
 )
 from hotline.web.console import routes as console
@@ -112,6 +113,7 @@ def create_app(
     app.router.add_routes(public.routes)
     app.router.add_routes(disclosure.routes)
     app.router.add_routes(kpis.routes)
+    app.router.add_routes(sessions.routes)
     ivr_web.setup(app)
     channels_web.setup(app)
     dispatch_web.setup(app)

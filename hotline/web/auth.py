@@ -1,8 +1,9 @@
 """Who is calling: bearer keys for automation and partners, or a console session (cookie).
 
-A console session is a credential for the JSON API too (CONTRACT.md). Made with the cookie, a
-request that changes state must carry the session's CSRF token in ``X-CSRF-Token`` (403
-``csrf_failed`` without); a bearer key needs none."""
+A console session is a credential for the JSON API too (CONTRACT.md), in either form: the
+browser's cookie, or its token as a bearer key (from ``POST /api/v1/sessions``). Made with the
+cookie, a request that changes state must carry the session's CSRF token in ``X-CSRF-Token``
+(403 ``csrf_failed`` without); a bearer key needs none (a browser never adds it on its own)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from hotline.domain.lifecycle import Actor
 from hotline.domain.vocabulary import ActorKind
+from hotline.services import console
 from hotline.services.keys import resolve_key
 from hotline.web.console import session as console_session
 from hotline.web.errors import ApiError
@@ -33,7 +35,7 @@ class Principal:
         return Actor(self.kind, self.id, self.department)
 
 
-def _bearer(request: web.Request) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -42,7 +44,7 @@ def _bearer(request: web.Request) -> str | None:
 
 
 async def authenticate(request: web.Request) -> Principal | None:
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         return await _console_user(request)
     ctx = request.app[CONTEXT]
@@ -51,7 +53,10 @@ async def authenticate(request: web.Request) -> Principal | None:
         return Principal(ActorKind.ADMIN, "admin-token")
     owner = await resolve_key(ctx, token)
     if owner is None:
-        return None
+        user = await console.resolve(ctx, token)
+        if user is None:
+            return None
+        return Principal(ActorKind(user.role), user.username, user.department, user.user_id)
     if owner.kind == "department":
         return Principal(ActorKind.DEPARTMENT, f"key-{owner.key_id}", owner.department)
     return Principal(ActorKind.PLATFORM, owner.platform or f"key-{owner.key_id}")
@@ -70,7 +75,7 @@ async def require(request: web.Request, kinds: Collection[ActorKind]) -> Princip
     """The caller, if it is one of ``kinds``; else 401 (unknown) or 403 (not allowed)."""
     principal = await authenticate(request)
     if principal is None:
-        if _bearer(request) is None:
+        if bearer_token(request) is None:
             raise ApiError(401, "unauthorized", "需要 Authorization: Bearer <key>")
         raise ApiError(401, "unauthorized", "凭证无效")
     if principal.kind not in kinds:

@@ -43,7 +43,6 @@ _DEFAULT_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
-    415: "unsupported_media_type",
     422: "invalid_field",
     429: "too_many_requests",
 }
@@ -133,16 +132,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400/413/415 with a clear message."""
+    """The request body as a JSON object, or a 400/413 with a clear message. No body at all is
+    an empty object: where every field is optional that is a whole request, and where one is
+    required its absence is a 422 naming it."""
     limit = request.app[MAX_BODY]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "too_large", f"请求体超过上限 {limit} 字节")
-    ctype = request.content_type
-    if ctype not in ("application/json", "") and not ctype.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "请以 application/json 提交")
     raw = await request.read()
     if not raw.strip():
-        raise ApiError(400, "malformed", "请求体为空，需要 JSON 对象")
+        return {}
+    ctype = request.content_type
+    if ctype not in ("application/json", "") and not ctype.endswith("+json"):
+        raise ApiError(400, "unsupported_media_type", "请以 application/json 提交")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -23,8 +25,9 @@ async def healthz(request: web.Request) -> web.Response:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means the database is not ok
         database = f"error: {type(exc).__name__}"
-    this_year = local_day(ctx.clock.now()).year
-    ahead = range(this_year, this_year + ctx.config.calendar.lookahead_years + 1)
+    today = local_day(ctx.clock.now())
+    horizon = today + timedelta(days=ctx.config.calendar.lookahead_days)
+    ahead = range(today.year, horizon.year + 1)
     uncovered = sorted(set(ctx.calendar.check_years(ahead)) | set(ctx.calendar.uncovered_years))
     calendar_status = "degraded" if uncovered else "ok"
     request.app[METRICS].calendar_degraded.set(1 if uncovered else 0)

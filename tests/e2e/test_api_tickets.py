@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ async def test_credentials(client: TestClient[Any, web.Application]) -> None:
     [
         ("{not json", 400, None),
         ("[1, 2]", 400, None),
-        ("", 400, None),
+        ("", 422, "type"),  # no body: an empty object, its first missing field named
         ({"content": "没有类型"}, 422, "type"),
         ({"type": "投诉"}, 422, "content"),
         ({"type": "投诉", "content": 5}, 422, "content"),
@@ -132,7 +133,9 @@ async def test_oversize_and_wrong_media_type(
     big = json.dumps({"type": "投诉", "content": "长" * 5000}, ensure_ascii=False)
     assert (await error_of(await post(client, big), 413))["code"] == "too_large"
     form = await client.post("/api/v1/tickets", data={"type": "投诉"}, headers=AUTH)
-    await error_of(form, 415)
+    assert (await error_of(form, 400))["code"] == "unsupported_media_type"
+    nothing = await client.post("/api/v1/tickets", headers=AUTH)  # no body: no fields
+    assert "type" in (await error_of(nothing, 422))["message"]
 
 
 async def test_an_unparseable_phone_is_kept_for_triage(
@@ -191,12 +194,16 @@ async def test_list_filters_and_pages(client: TestClient[Any, web.Application]) 
 
 
 async def test_healthz_reports_the_uncovered_year(
-    client: TestClient[Any, web.Application],
+    client: TestClient[Any, web.Application], clock: FixedClock
 ) -> None:
+    """Degraded once a deadline set today could reach a year with no schedule (2027 today)."""
     response = await client.get("/healthz")
     assert response.status == 200
     body = await response.json()
     assert body["database"] == "ok"
+    assert body["calendar"] == {"status": "ok", "uncovered_years": []}  # 26 Nov: all in 2026
+    clock.advance(timedelta(days=14))
+    body = await (await client.get("/healthz")).json()
     assert body["calendar"] == {"status": "degraded", "uncovered_years": [2027]}
     assert body["status"] == "degraded"
     assert body["version"]
@@ -207,13 +214,15 @@ async def test_healthz_is_ok_when_config_supplies_next_year(
 ) -> None:
     settings = make_settings(database_url, tmp_path, calendar={"holidays": ["2027-01-01"]})
     client = await aiohttp_client(create_app(settings, clock=clock))
+    clock.advance(timedelta(days=14))
     body = await (await client.get("/healthz")).json()
     assert body["status"] == "ok"
     assert body["calendar"] == {"status": "ok", "uncovered_years": []}
 
 
-async def test_metrics(client: TestClient[Any, web.Application]) -> None:
+async def test_metrics(client: TestClient[Any, web.Application], clock: FixedClock) -> None:
     await post(client, {"type": "咨询", "content": "问一下"})
+    clock.advance(timedelta(days=14))
     await client.get("/healthz")
     text = await (await client.get("/metrics")).text()
     assert (

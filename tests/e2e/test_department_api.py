@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -114,6 +115,9 @@ async def test_routing_engine_dispatches_when_no_department_is_named(desk: Desk)
     rural = await desk.new_ticket(category="water", division="410527", content="内黄县停水")
     status, ticket = await desk.call("POST", f"/api/v1/tickets/{rural}/dispatch", ADMIN)
     assert ticket["assignments"][0]["department"] == "GOV-410527"  # county: its government
+    bare = await desk.new_ticket(category="water", division="410502", content="文峰区又停水")
+    response = await desk.client.post(f"/api/v1/tickets/{bare}/dispatch", headers=ADMIN)
+    assert response.status == 200, await response.text()  # no body at all: every field optional
     nowhere = await desk.new_ticket(category="sanitation", division=None, content="垃圾没人清")
     status, error = await desk.call("POST", f"/api/v1/tickets/{nowhere}/dispatch", ADMIN)
     assert status == 422 and "department" in error["error"]["message"]
@@ -136,6 +140,8 @@ async def test_return_in_time_is_reviewed_and_redispatched(desk: Desk, clock: Fi
     cgj = await desk.key("CGJ")
     status, error = await desk.call("POST", f"/api/v1/tickets/{number}/return", cgj, {})
     assert status == 422 and "reason" in error["error"]["message"]
+    bare = await desk.client.post(f"/api/v1/tickets/{number}/return", headers=cgj)
+    assert bare.status == 422 and "reason" in (await bare.json())["error"]["message"]
     clock.advance(timedelta(hours=5))
     status, ret = await desk.call(
         "POST", f"/api/v1/tickets/{number}/return", cgj, {"reason": "该路段路灯由供电公司维护"}
@@ -211,10 +217,12 @@ async def test_extension_approved_moves_the_due_date(desk: Desk) -> None:
         {"reason": "还要再延", "approved_by": "张副局长"},
     )
     assert status == 409 and error["error"]["code"] == "extension_limit"
-    status, _ = await desk.call(
+    status, error = await desk.call(
         "POST", f"/api/v1/extensions/{ext['id']}/decision", ADMIN, {"approve": True}
     )
-    assert status == 404
+    assert status == 409 and error["error"]["code"] == "already_decided"
+    status, _ = await desk.call("POST", "/api/v1/extensions/ext-nope/decision", ADMIN, {})
+    assert status in (404, 422)
 
 
 async def test_suspend_needs_its_three_facts(desk: Desk) -> None:
@@ -240,6 +248,41 @@ async def test_suspend_needs_its_three_facts(desk: Desk) -> None:
     )
     assert status == 200 and ticket["status"] == "suspended"
     assert ticket["suspension"]["measures"] == "纳入明年道路改造计划"
+
+
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)$")
+
+
+def times_in(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every ISO time string anywhere in a JSON value, with where it is."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in times_in(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [t for i, v in enumerate(value) for t in times_in(v, f"{path}[{i}]")]
+    return [(path, value)] if isinstance(value, str) and ISO_TIME.match(value) else []
+
+
+async def test_every_time_is_shown_in_shanghai_on_a_utc_server(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> None:
+    """Production clocks run in UTC: nothing the API returns may keep that offset."""
+    utc = FixedClock(datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
+    desk = Desk(await aiohttp_client(create_app(settings, clock=utc)))
+    number = await desk.dispatched()
+    cgj = await desk.key("CGJ")
+    await desk.call("POST", f"/api/v1/tickets/{number}/sign", cgj)
+    suspension = {
+        "progress": "已立项",
+        "measures": "纳入计划",
+        "expected_by": "2027-06-30T10:00:00Z",
+    }
+    status, _ = await desk.call("POST", f"/api/v1/tickets/{number}/suspend", cgj, suspension)
+    assert status == 200
+    status, ticket = await desk.call("GET", f"/api/v1/tickets/{number}", ADMIN)
+    assert status == 200
+    found = times_in(ticket)
+    assert (".suspension.expected_by", "2027-06-30T18:00:00+08:00") in found
+    assert len(found) > 10 and all(t.endswith("+08:00") for _, t in found), found
 
 
 async def test_a_unit_cannot_see_or_touch_another_units_tickets(desk: Desk) -> None:

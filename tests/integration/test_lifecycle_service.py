@@ -110,8 +110,10 @@ async def test_extension_is_decided_on_the_calendar(ctx: Context) -> None:
         ext = (await session.scalars(select(ExtensionRequest))).one()
     assert ext.status == "approved"
     assert ext.new_due_at == view.ticket.due_at
-    with pytest.raises(NotFound):
+    with pytest.raises(IllegalTransition, match="已处理"):  # decided once: a 409, not a 404
         await decide_extension(ctx, "ext-1", True, SUPERVISOR, None)
+    with pytest.raises(NotFound):
+        await decide_extension(ctx, "ext-nope", True, SUPERVISOR, None)
     await stored_history_replays(ctx, number)
 
 

@@ -16,6 +16,20 @@ def iso(when: datetime | None) -> str | None:
     return to_shanghai(when).isoformat() if when is not None else None
 
 
+def _suspension(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Times in Shanghai, also for rows written before they were stored that way."""
+    if stored is None:
+        return None
+    return {
+        **stored,
+        **{
+            k: iso(datetime.fromisoformat(stored[k]))
+            for k in ("expected_by", "since")
+            if isinstance(stored.get(k), str)
+        },
+    }
+
+
 def ticket_json(view: TicketView, *, now: datetime, staff: bool = True) -> dict[str, Any]:
     """``staff`` (the centre) sees the citizen; a handling unit does not when the ticket is
     confidential (保密), and never sees who made a report (举报) about it."""
@@ -56,7 +70,7 @@ def ticket_json(view: TicketView, *, now: datetime, staff: bool = True) -> dict[
         "repeat_count": t.repeat_count,
         "reopen_count": t.reopen_count,
         "triage_reasons": list(t.triage_reasons or []),
-        "suspension": t.suspension,
+        "suspension": _suspension(t.suspension),
         "merged_into": view.merged_into,
         "received_at": iso(t.received_at),
         "created_at": iso(t.created_at),

@@ -43,7 +43,7 @@ async def test_actions(client: Client) -> None:
     cases = [
         (f"{url}/dispatch", b"not json", {"Content-Type": "application/json"}, 400, "malformed"),
         (f"{url}/dispatch", b"[]", {"Content-Type": "application/json"}, 400, "malformed"),
-        (f"{url}/dispatch", b"x=1", {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+        (f"{url}/dispatch", b"x=1", {"Content-Type": "text/plain"}, 400, "unsupported_media_type"),
         (
             f"{url}/dispatch",
             b'{"department": "NOPE", "expected_version": 1}',
