@@ -63,8 +63,13 @@ class Reach:
     recipient: str | None
 
 
-async def _reach(session: AsyncSession, ticket: Ticket) -> Reach:
-    """How to ask this ticket's citizen: the channel they came in on, where possible."""
+async def _reach(ctx: Context, session: AsyncSession, ticket: Ticket) -> Reach:
+    """How to ask this ticket's citizen: the channel they came in on, where possible.
+
+    WeChat → a WeChat message; a phone call → a survey call back (or an SMS to a mobile, by
+    ``evaluation.phone_invitation``); SMS → SMS; the mailbox → its query page, and an SMS as
+    well to a mobile number they gave. Tickets the centre entered itself go by the number: an
+    SMS to a mobile, a survey call to a landline."""
     origin = ticket.origin_channel
     if origin == Channel.PLATFORM.value:
         return Reach("none", None)  # the superior platform runs its own 好差评
@@ -81,7 +86,8 @@ async def _reach(session: AsyncSession, ticket: Ticket) -> Reach:
     if ticket.citizen_id is not None:
         citizen = await session.get(Citizen, ticket.citizen_id)
     if citizen is not None and citizen.phone:
-        if not _is_mobile(citizen.phone):
+        by_call = origin == Channel.PHONE.value and ctx.config.evaluation.phone_invitation == "call"
+        if by_call or not _is_mobile(citizen.phone):
             return Reach("phone", citizen.phone)  # a landline: an automated survey call
         if citizen.sms_opt_out_at is None:  # 退订 is honoured: no rating SMS either
             return Reach("sms", citizen.phone)
@@ -116,7 +122,7 @@ async def on_reply(ctx: Context, session: AsyncSession, change: TicketChange) ->
         .select_from(RatingInvitation)
         .where(RatingInvitation.ticket_id == ticket.id)
     )
-    reach = await _reach(session, ticket)
+    reach = await _reach(ctx, session, ticket)
     cfg = ctx.config.evaluation
     invitation = RatingInvitation(
         ticket_id=ticket.id,
@@ -215,7 +221,8 @@ async def rate_by_recipient(
     ctx: Context, channel: str, recipient: str, level: int, source_ref: str
 ) -> Rated | None:
     """A digit from a phone (SMS) or an openid (WeChat): it rates the latest unrated reply
-    invited there. None when nothing waits for a rating from them."""
+    invited there (a reminder of an older one does not make it the latest). None when nothing
+    waits for a rating from them."""
     async with ctx.db.sessions() as session:
         earlier = await session.scalar(
             select(Rating).where(Rating.source_ref == source_ref, Rating.channel == channel)
@@ -232,7 +239,7 @@ async def rate_by_recipient(
                 RatingInvitation.recipient == recipient,
                 RatingInvitation.status == "pending",
             )
-            .order_by(RatingInvitation.last_sent_at.desc(), RatingInvitation.id.desc())
+            .order_by(RatingInvitation.first_sent_at.desc(), RatingInvitation.id.desc())
             .limit(1)
         )
     if invitation is None:

@@ -220,6 +220,20 @@ async def test_phone_survey_call_for_a_landline(client: Client) -> None:
     assert await status(client, number) == "closed"
 
 
+async def test_a_caller_on_a_mobile_is_asked_by_phone_too(client: Client) -> None:
+    """The channel they used: a phone call is rated on a call back, not by SMS."""
+    made = await api(
+        client,
+        "POST",
+        "/api/v1/tickets",
+        ADMIN,
+        {"type": "求助", "content": "小区停电", "channel": "phone", "phone": "13812340000"},
+    )
+    await handled(client, made["number"], await unit(client), "已恢复供电")
+    assert [m.recipient for m in await invitations(client, "survey_call")] == ["+8613812340000"]
+    assert await invitations(client, "sms") == []
+
+
 async def test_an_unanswered_invitation_is_sent_once_more_then_closes_unrated(
     client: Client, clock: FixedClock
 ) -> None:

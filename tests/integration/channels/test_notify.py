@@ -111,7 +111,9 @@ async def test_reply_extension_and_suspension_reach_the_citizen(
     assert "已报修供电公司" in suspended and "纳入线路改造计划" in suspended
     assert "2026年12月26日" in suspended
     assert "路灯已修复，恢复照明。" in replied and number in replied
-    assert all(m.recipient == CITIZEN and m.kind == "sms" for m in messages)
+    assert all(m.recipient == CITIZEN for m in messages)
+    # the notices by SMS; the rating, for a ticket that came by phone, on a survey call back
+    assert [m.kind for m in messages] == ["sms", "sms", "sms", "survey_call"]
 
 
 async def test_opted_out_citizen_gets_no_notification(ctx: Context) -> None:
@@ -119,7 +121,7 @@ async def test_opted_out_citizen_gets_no_notification(ctx: Context) -> None:
     number = await ticket(ctx)
     await handled(ctx, number)
     await perform(ctx, number, Reply("CGJ", "已修复", True), dept("CGJ"))
-    assert await outbox(ctx) == []
+    assert [m.kind for m in await outbox(ctx)] == ["survey_call"]  # 退订 stops SMS only
 
 
 async def test_wechat_citizen_is_told_on_wechat(ctx: Context) -> None:
