@@ -336,7 +336,7 @@ async def delivery_report(request: web.Request, form: dict[str, str]) -> web.Res
             rank=rank,
             error_code=form.get("ErrorCode") or None,
         )
-    return web.Response(text="", content_type="text/plain")
+    return twiml(MessagingResponse())  # Twilio ignores it; an empty TwiML document
 
 
 # -- outbound --------------------------------------------------------------------------------

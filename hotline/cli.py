@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
@@ -168,6 +169,8 @@ def cmd_calendar_deadline(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
+    # the warning is printed just above; the calendar's own log line would repeat it
+    logging.getLogger("hotline.calendar").addHandler(logging.NullHandler())
     calendar = build_calendar(settings.config, on_fallback=on_fallback)
     try:
         start = parse_instant(args.start)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import structlog
 from aiohttp import web
+from twilio.twiml.voice_response import VoiceResponse
 
 from channels.web import register_senders
 from hotline.domain.errors import NotFound
@@ -45,6 +46,11 @@ def _queue_url(request: web.Request, **query: object) -> str:
 
 
 # -- arrival and the menu ----------------------------------------------------------------------
+
+
+def acknowledged() -> web.Response:
+    """A status callback's answer: an empty TwiML document (Twilio ignores its content)."""
+    return twiml(VoiceResponse())
 
 
 @routes.post("/twilio/voice")
@@ -311,7 +317,7 @@ async def agent_leg(request: web.Request, form: dict[str, str]) -> web.Response:
             within = waited <= ctx.config.ivr.answer_target_seconds
             request.app[METRICS].calls_answered.labels("yes" if within else "no").inc()
             request.app[METRICS].call_wait.observe(waited)
-    return web.Response(status=204)
+    return acknowledged()
 
 
 @routes.post("/twilio/voice/agent-done")
@@ -348,7 +354,7 @@ async def status(request: web.Request, form: dict[str, str]) -> web.Response:
         if ending.abandoned:
             request.app[METRICS].calls_abandoned.inc()
         kick_acd(request.app)
-    return web.Response(status=204)
+    return acknowledged()
 
 
 @routes.post("/twilio/voice/recording")
@@ -361,7 +367,7 @@ async def recording(request: web.Request, form: dict[str, str]) -> web.Response:
             form.get("RecordingSid", ""),
             form["RecordingUrl"],
         )
-    return web.Response(status=204)
+    return acknowledged()
 
 
 @routes.post("/twilio/voice/transfer-status")
@@ -375,7 +381,7 @@ async def transfer_status(request: web.Request, form: dict[str, str]) -> web.Res
     )
     if result is not None and result != "answered":
         await transfer.announce_failure(request.app, attempt_id)
-    return web.Response(status=204)
+    return acknowledged()
 
 
 @routes.post("/twilio/voice/conference")
@@ -387,7 +393,7 @@ async def conference_status(request: web.Request, form: dict[str, str]) -> web.R
         form.get("ConferenceSid", ""),
         form.get("StatusCallbackEvent", ""),
     )
-    return web.Response(status=204)
+    return acknowledged()
 
 
 @routes.post("/twilio/voice/announce")

@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.auto import engine
 from hotline.domain.places import street_code
 from hotline.services.context import Context
 from hotline.services.knowledge import save_article
@@ -192,6 +193,7 @@ async def seed_demo(ctx: Context, *, users: bool = True) -> SeedReport:
                 created += 1
     ctx.reference.invalidate()
     articles = await _seed_knowledge(ctx)
+    await engine(ctx)  # the 派单目录 of this reference data, stored as a version once
     return SeedReport(len(divisions), len(departments), len(categories), created, articles)
 
 

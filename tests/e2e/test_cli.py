@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ def test_calendar_deadline_into_2027_warns_on_stderr(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stdout.strip() == "2027-01-04T23:59:59+08:00"
     assert "warning" in result.stderr and "2027" in result.stderr
+    assert result.stderr.count("2027;") == 1  # said once, not again by the log
 
 
 def test_calendar_deadline_rejects_bad_input(tmp_path: Path) -> None:
@@ -83,6 +85,8 @@ def test_db_upgrade_seed_and_users_on_a_fresh_directory(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 0
     assert "users_created=7" in first.stdout
     assert "users_created=0" in second.stdout
+    with sqlite3.connect(tmp_path / "hotline.db") as db:  # the 派单目录, stored once
+        assert db.execute("SELECT count(*) FROM routing_catalogues").fetchone() == (1,)
     added = run(
         "users",
         "add",
