@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from dispatch.config import HotspotConfig
 from hotline.domain.vocabulary import Status
@@ -69,41 +71,53 @@ def clusters(reports: Iterable[Report], policy: HotspotConfig) -> list[Cluster]:
     return sorted(found, key=lambda c: (-c.reports, c.category, c.division, c.place))
 
 
+async def reports_between(
+    session: AsyncSession,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    by: InstrumentedAttribute[datetime] = Ticket.created_at,
+) -> list[Report]:
+    """The classified, placed matters that came in from ``start`` (to ``end``), as reports;
+    ``by`` is the ticket's time that places it in the window."""
+    excluded = [s.value for s in NOT_REPORTS]
+    window = [by >= start]
+    if end is not None:
+        window.append(by < end)
+    rows = await session.execute(
+        select(
+            Ticket.number,
+            Ticket.category_code,
+            Ticket.division_code,
+            Ticket.street_code,
+            Ticket.created_at,
+            Ticket.repeat_count,
+        ).where(
+            *window,
+            Ticket.category_code.is_not(None),
+            Ticket.division_code.is_not(None),
+            Ticket.status.not_in(excluded),
+        )
+    )
+    return [
+        Report(
+            r.number,
+            r.category_code or "",
+            r.division_code or "",
+            r.street_code,
+            r.created_at,
+            1 + r.repeat_count,
+        )
+        for r in rows
+    ]
+
+
 async def refresh(ctx: Context) -> list[Hotspot]:
     policy = ctx.config.hotspots
     now = ctx.clock.now()
     since = now - timedelta(days=policy.days)
-    excluded = [s.value for s in NOT_REPORTS]
     async with ctx.db.sessions() as session, session.begin():
-        rows = await session.execute(
-            select(
-                Ticket.number,
-                Ticket.category_code,
-                Ticket.division_code,
-                Ticket.street_code,
-                Ticket.created_at,
-                Ticket.repeat_count,
-            ).where(
-                Ticket.created_at >= since,
-                Ticket.category_code.is_not(None),
-                Ticket.division_code.is_not(None),
-                Ticket.status.not_in(excluded),
-            )
-        )
-        found = clusters(
-            (
-                Report(
-                    r.number,
-                    r.category_code,
-                    r.division_code,
-                    r.street_code,
-                    r.created_at,
-                    1 + r.repeat_count,
-                )
-                for r in rows
-            ),
-            policy,
-        )
+        found = clusters(await reports_between(session, since), policy)
         flagged = []
         for c in found:
             open_one = await session.scalar(

@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from dispatch.hotspots import NOT_REPORTS, Cluster, Report, clusters
+from dispatch import hotspots
+from dispatch.hotspots import Cluster, clusters
 from hotline.calendar import to_shanghai
 from hotline.domain.vocabulary import Channel, TicketType
 from hotline.reports.periods import Kind, Period
@@ -317,24 +318,9 @@ async def _hotspots(ctx: Context, data: ReportData, ref: ReferenceData) -> None:
                     h.status,
                 )
             )
-        excluded = [s.value for s in NOT_REPORTS]
-        found = await session.execute(
-            select(
-                Ticket.number,
-                Ticket.category_code,
-                Ticket.division_code,
-                Ticket.street_code,
-                Ticket.created_at,
-                Ticket.repeat_count,
-            ).where(
-                Ticket.received_at >= period.start,
-                Ticket.received_at < period.end,
-                Ticket.category_code.is_not(None),
-                Ticket.division_code.is_not(None),
-                Ticket.status.not_in(excluded),
-            )
+        reports = await hotspots.reports_between(
+            session, period.start, period.end, by=Ticket.received_at
         )
-        reports = [Report(r[0], r[1] or "", r[2] or "", r[3], r[4], 1 + r[5]) for r in found]
     fresh: list[Cluster] = [
         c
         for c in clusters(reports, ctx.config.hotspots)

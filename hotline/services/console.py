@@ -43,22 +43,14 @@ from hotline.storage.tickets import (
     TicketEvent,
 )
 from hotline.storage.users import User
+from ivr.calls import STAGES
 
 #: a session's last_seen_at is written at most this often (SQLite has one writer)
 TOUCH_EVERY = timedelta(seconds=60)
 #: live calls older than this are not shown (a call whose hang-up never reached us)
 LIVE_CALL_HOURS = 4
 ACTIVE_ASSIGNMENT = [s.value for s in AssignmentStatus if s.is_active]
-LIVE_STAGES = [
-    "menu",
-    "query",
-    "emergency",
-    "queued",
-    "connecting",
-    "with_agent",
-    "conference",
-    "voicemail",
-]
+LIVE_STAGES = [stage for stage in STAGES if stage != "ended"]
 #: "any time": a bounded range on an indexed time lets SQLite, which keeps no histograms, see
 #: that ``status IN (open statuses) AND due_at BETWEEN ...`` is selective and use the
 #: (status, due_at) index; without it a page's cost grew with the closed history
