@@ -15,11 +15,17 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import service as dispatching
+from dispatch.auto import suggest_for
+from dispatch.routing import Suggestion
 from hotline.calendar import SHANGHAI, local_day
+from hotline.domain.errors import InvalidField
+from hotline.domain.lifecycle import Actor, Amend
 from hotline.domain.phones import normalise_phone
 from hotline.domain.vocabulary import (
     AT_CENTRE,
@@ -28,7 +34,10 @@ from hotline.domain.vocabulary import (
     WITH_DEPARTMENT,
     AssignmentStatus,
     Status,
+    TicketType,
+    Urgency,
 )
+from hotline.services import queries, tickets
 from hotline.services.context import Context
 from hotline.services.passwords import hash_password, verify_password
 from hotline.storage.calls import AgentState, Call, TransferAttempt
@@ -956,3 +965,91 @@ async def last_change(ctx: Context, number: str) -> TicketEvent | None:
             .order_by(TicketEvent.seq.desc())
             .limit(1)
         )
+
+
+# -- the console's two versioned edits ---------------------------------------------------------
+
+
+class Written(Protocol):
+    """What the engine reads of a ticket (a row, or a line of a list)."""
+
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+
+
+async def suggestion_for(ctx: Context, line: Written) -> Suggestion | None:
+    """The routing engine's suggestion for a ticket's text and address (None without text)."""
+    text = "。".join(part for part in (line.title, line.content) if part)
+    if not text.strip():
+        return None
+    return await suggest_for(ctx, text, line.address)
+
+
+async def dispatch_chosen(
+    ctx: Context,
+    number: str,
+    department: str,
+    co_handlers: Sequence[str],
+    actor: Actor,
+    expected_version: int,
+) -> None:
+    """派单 to the unit the agent chose, recording on the history whether that accepted the
+    engine's suggestion or overrode it. A ticket changed since ``expected_version``: 409."""
+    view = await queries.get_ticket(ctx, number)
+    found = await suggestion_for(ctx, view.ticket)
+    if found is not None and found.decision is not None and found.department == department:
+        rule = dispatching.rule_label(found.decision) + " accepted"
+    elif found is not None and found.department:
+        rule = f"manual (override of {found.department})"
+    else:
+        rule = "manual"
+    await dispatching.dispatch_to(
+        ctx, number, department, actor, co_handlers, rule=rule, expected_version=expected_version
+    )
+
+
+async def amend(
+    ctx: Context,
+    number: str,
+    actor: Actor,
+    expected_version: int,
+    *,
+    type: str | None = None,
+    category: str | None = None,
+    division: str | None = None,
+    urgency: str | None = None,
+    confidential: bool | None = None,
+) -> None:
+    """修改工单: type, category, place, urgency, confidentiality, checked against the reference
+    data; a ticket changed since ``expected_version``: 409."""
+    ref = await ctx.reference.get()
+    ticket_type = None
+    if type:
+        try:
+            ticket_type = TicketType.parse(type)
+        except ValueError as exc:
+            raise InvalidField("type", "未知的诉求类型") from exc
+    if category and category not in ref.categories:
+        raise InvalidField("category", f"未知的诉求分类: {category}")
+    if division:
+        county = ref.divisions.get(division)
+        if county is None or county.level != "county":
+            raise InvalidField("division", f"未知的行政区划: {division}")
+    level = None
+    if urgency:
+        try:
+            level = Urgency(urgency)
+        except ValueError as exc:
+            raise InvalidField("urgency", "必须是 normal 或 urgent") from exc
+    change = Amend(
+        type=ticket_type,
+        category=category or None,
+        division=division or None,
+        urgency=level,
+        confidential=confidential,
+    )
+    await tickets.perform(ctx, number, change, actor, expected_version=expected_version)

@@ -16,7 +16,6 @@ from aiohttp import web
 from hotline.services import console, outbox
 from hotline.services.console import SessionUser
 from hotline.web.console.pages import SUPERVISORS, is_fragment, page, render
-from hotline.web.console.tickets import suggestion_for
 from hotline.web.keys import CONTEXT
 
 routes = web.RouteTableDef()
@@ -49,7 +48,7 @@ async def wallboard(request: web.Request, user: SessionUser) -> web.StreamRespon
 async def returns(request: web.Request, user: SessionUser) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     items = await console.pending_returns(ctx)
-    rows = [(item, await suggestion_for(ctx, item.line)) for item in items]
+    rows = [(item, await console.suggestion_for(ctx, item.line)) for item in items]
     return await _page(request, user, "returns", {"rows": rows})
 
 

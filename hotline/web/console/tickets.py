@@ -9,16 +9,13 @@ changed it, when and how — never a silent overwrite.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
-from dispatch import service as dispatching
-from dispatch.auto import suggest_for
-from dispatch.routing import Suggestion
 from hotline.domain.errors import Conflict, InvalidField
-from hotline.domain.lifecycle import ACTION_LABELS, Amend, Dispatch
+from hotline.domain.lifecycle import ACTION_LABELS
 from hotline.domain.vocabulary import (
     AT_CENTRE,
     OPEN_STATUSES,
@@ -26,7 +23,6 @@ from hotline.domain.vocabulary import (
     RejectReason,
     Status,
     TicketType,
-    Urgency,
 )
 from hotline.services import console, queries, tickets
 from hotline.services.console import SessionUser
@@ -53,25 +49,6 @@ REJECT_LABELS = {
 
 def principal_of(user: SessionUser) -> Principal:
     return Principal(ActorKind(user.role), user.username, user.department, user.user_id)
-
-
-class Written(Protocol):
-    """What the engine reads of a ticket (a row, or a line of a list)."""
-
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def content(self) -> str: ...
-    @property
-    def address(self) -> str | None: ...
-
-
-async def suggestion_for(ctx: Context, line: Written) -> Suggestion | None:
-    """The routing engine's suggestion for a ticket's text and address (None without text)."""
-    text = "。".join(part for part in (line.title, line.content) if part)
-    if not text.strip():
-        return None
-    return await suggest_for(ctx, text, line.address)
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -127,7 +104,7 @@ async def ticket_page(request: web.Request, user: SessionUser) -> web.StreamResp
         )
     suggestion = None
     if staff and status in AT_CENTRE:
-        suggestion = await suggestion_for(ctx, view.ticket)
+        suggestion = await console.suggestion_for(ctx, view.ticket)
     can_return = can_extend = False
     if mine is not None:
         can_return = datetime.fromisoformat(mine["return_due_at"]) > now
@@ -199,25 +176,14 @@ async def dispatch(request: web.Request, user: SessionUser) -> web.StreamRespons
     ctx = request.app[CONTEXT]
     number = request.match_info["number"][:32]
     body = parse_body(DispatchBody, await read_json_object(request))
-    state = await tickets.read_state(ctx, number)
-    if state.version != body.expected_version:
-        raise await version_conflict(ctx, number, body.expected_version)
-    view = await queries.get_ticket(ctx, number)
-    found = await suggestion_for(ctx, view.ticket)
-    if found is not None and found.decision is not None and found.department == body.department:
-        rule = dispatching.rule_label(found.decision) + " accepted"
-    elif found is not None and found.department:
-        rule = f"manual (override of {found.department})"
-    else:
-        rule = "manual"
-    assignments = await dispatching.new_assignments(ctx, state, body.department, body.co_handlers)
     try:
-        await tickets.perform(
+        await console.dispatch_chosen(
             ctx,
             number,
-            Dispatch(assignments, rule=rule),
+            body.department,
+            body.co_handlers,
             principal_of(user).actor,
-            expected_version=body.expected_version,
+            body.expected_version,
         )
     except Conflict as exc:
         if exc.code != "version_conflict":
@@ -242,35 +208,17 @@ async def amend(request: web.Request, user: SessionUser) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     number = request.match_info["number"][:32]
     body = parse_body(AmendBody, await read_json_object(request))
-    ref = await ctx.reference.get()
-    ticket_type = None
-    if body.type:
-        try:
-            ticket_type = TicketType.parse(body.type)
-        except ValueError as exc:
-            raise InvalidField("type", "未知的诉求类型") from exc
-    if body.category and body.category not in ref.categories:
-        raise InvalidField("category", f"未知的诉求分类: {body.category}")
-    if body.division:
-        division = ref.divisions.get(body.division)
-        if division is None or division.level != "county":
-            raise InvalidField("division", f"未知的行政区划: {body.division}")
-    urgency = None
-    if body.urgency:
-        try:
-            urgency = Urgency(body.urgency)
-        except ValueError as exc:
-            raise InvalidField("urgency", "必须是 normal 或 urgent") from exc
-    change = Amend(
-        type=ticket_type,
-        category=body.category or None,
-        division=body.division or None,
-        urgency=urgency,
-        confidential=body.confidential,
-    )
     try:
-        await tickets.perform(
-            ctx, number, change, principal_of(user).actor, expected_version=body.expected_version
+        await console.amend(
+            ctx,
+            number,
+            principal_of(user).actor,
+            body.expected_version,
+            type=body.type,
+            category=body.category,
+            division=body.division,
+            urgency=body.urgency,
+            confidential=body.confidential,
         )
     except Conflict as exc:
         if exc.code != "version_conflict":

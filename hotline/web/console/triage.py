@@ -11,7 +11,6 @@ from aiohttp import web
 from hotline.services import console
 from hotline.services.console import SessionUser
 from hotline.web.console.pages import STAFF, is_fragment, page, render
-from hotline.web.console.tickets import suggestion_for
 from hotline.web.keys import CONTEXT
 
 routes = web.RouteTableDef()
@@ -22,6 +21,6 @@ routes = web.RouteTableDef()
 async def triage(request: web.Request, user: SessionUser) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     items, total = await console.triage_queue(ctx, limit=ctx.config.console.page_size)
-    rows = [(item, await suggestion_for(ctx, item.line)) for item in items]
+    rows = [(item, await console.suggestion_for(ctx, item.line)) for item in items]
     template = "console/_triage_rows.html" if is_fragment(request) else "console/triage.html"
     return await render(request, user, template, {"rows": rows, "total": total}, active="triage")
