@@ -187,6 +187,92 @@ async def test_wechat_rating_explanation_and_a_false_reply_flag(client: Client) 
     assert flagged["items"][0]["ticket"] == number
 
 
+async def rectify(client: Client, number: str, cgj: dict[str, str], reply: str) -> None:
+    """The centre decides 重办 on the pending bad rating; the unit handles it again."""
+    reviews = await api(client, "GET", "/api/v1/reviews", ADMIN)
+    review = next(r for r in reviews["items"] if r["ticket"] == number)
+    await api(
+        client,
+        "POST",
+        f"/api/v1/reviews/{review['id']}/decision",
+        ADMIN,
+        {"rectify": True, "note": "责成重办"},
+    )
+    await api(client, "POST", f"/api/v1/tickets/{number}/sign", cgj)
+    await api(
+        client,
+        "POST",
+        f"/api/v1/tickets/{number}/reply",
+        cgj,
+        {"content": reply, "contacted_citizen": True},
+    )
+
+
+async def test_wechat_bad_rating_rectification_and_a_new_rating(client: Client) -> None:
+    _, body = await post_push(client, push_xml("text", Content="殷都区铁西路井盖松动，车一过就响"))
+    number = reply_fields(body)["Content"].split("工单编号")[1][:17]
+    cgj = await unit(client)
+    await handled(client, number, cgj, "已派人查看")
+    _, body = await post_push(client, push_xml("text", Content="5"))
+    assert "非常不满意" in reply_fields(body)["Content"]
+    assert await status(client, number) == "awaiting_callback"
+    await rectify(client, number, cgj, "已更换井盖底座，不再松动")
+    sent = await invitations(client, "wechat")
+    assert [m.recipient for m in sent] == [OPENID, OPENID]  # the new reply is invited again
+    _, body = await post_push(client, push_xml("text", Content="2"))
+    assert "满意" in reply_fields(body)["Content"]
+    assert await status(client, number) == "closed"
+    record = await api(client, "GET", f"/api/v1/tickets/{number}/ratings", ADMIN)
+    assert [(r["round"], r["rating"], r["channel"]) for r in record["ratings"]] == [
+        (1, "非常不满意", "wechat"),
+        (2, "满意", "wechat"),
+    ]
+
+
+async def survey(player: TwilioPlayer, invitation: object, call_sid: str, digit: str) -> None:
+    """Twilio places the survey call; the citizen presses ``digit``."""
+    ask = await player.post(
+        f"/twilio/voice/survey?invitation={invitation}",
+        call_form(call_sid, Direction="outbound-api"),
+    )
+    gather = ask.first("Gather")
+    done = await player.post(gather.get("action") or "", call_form(call_sid, Digits=digit))
+    assert done.verbs() == ["Say", "Hangup"]
+
+
+async def test_phone_bad_rating_rectification_and_a_new_survey_call(client: Client) -> None:
+    player = TwilioPlayer(client)
+    await player.post("/twilio/voice", call_form("CA-bad", From="+863722456789"))
+    made = await api(
+        client,
+        "POST",
+        "/api/v1/tickets",
+        ADMIN,
+        {
+            "type": "投诉",
+            "content": "楼下饭店油烟扰民",
+            "call_sid": "CA-bad",
+            "phone": "+863722456789",
+        },
+    )
+    number = made["number"]
+    cgj = await unit(client)
+    await handled(client, number, cgj, "已责令安装油烟净化器")
+    first = await invitations(client, "survey_call")
+    await survey(player, first[0].payload["invitation"], "CA-survey-1", "4")
+    assert await status(client, number) == "awaiting_callback"
+    await rectify(client, number, cgj, "净化器已安装并检测合格")
+    second = await invitations(client, "survey_call")
+    assert len(second) == 2 and second[1].recipient == "+863722456789"
+    await survey(player, second[1].payload["invitation"], "CA-survey-2", "1")
+    assert await status(client, number) == "closed"
+    record = await api(client, "GET", f"/api/v1/tickets/{number}/ratings", ADMIN)
+    assert [(r["round"], r["rating"], r["channel"]) for r in record["ratings"]] == [
+        (1, "不满意", "phone"),
+        (2, "非常满意", "phone"),
+    ]
+
+
 async def test_phone_survey_call_for_a_landline(client: Client) -> None:
     player = TwilioPlayer(client)
     await player.post("/twilio/voice", call_form("CA-rate", From="+863722345678"))
