@@ -186,6 +186,9 @@ class PlatformConfig(Section):
     label: str = ""
     #: where the result is pushed (POST, JSON) when the ticket is replied and when it closes
     callback_url: HttpUrl | None = None
+    #: the environment variable that holds the secret the callbacks are signed with
+    #: (X-Hotline-Signature, as the units' webhooks); unsigned when not set
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     timeout_seconds: float = Field(default=10, gt=0, le=60)
 
 

@@ -10,6 +10,9 @@ POSTs it with the message's idempotency key, retrying until the platform says 2x
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -17,6 +20,7 @@ from aiohttp import web
 from pydantic import Field
 
 from channels.config import PlatformConfig
+from dispatch.webhooks import signature
 from hotline.domain.errors import InvalidField
 from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import ActorKind, Channel, TicketType
@@ -99,14 +103,22 @@ class PlatformCallbackSender:
     """POSTs a platform's result document to its configured callback URL (aiohttp).
 
     The ``Idempotency-Key`` header carries the outbox key, so a platform drops a repeat; a try
-    whose outcome is unknown is therefore simply sent again.
+    whose outcome is unknown is therefore simply sent again. With a secret configured
+    (``secret_env``) the body is signed like the units' webhooks: ``X-Hotline-Signature:
+    sha256=<hex>``, HMAC-SHA256 over ``<X-Hotline-Timestamp>.<body>``.
     """
 
     in_doubt: InDoubt = "resend"
 
-    def __init__(self, http: aiohttp.ClientSession, platforms: dict[str, PlatformConfig]) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        platforms: dict[str, PlatformConfig],
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
         self.http = http
         self.platforms = platforms
+        self.secrets = dict(secrets or {})
 
     async def send(self, message: Message) -> str | None:
         cfg = self.platforms.get(message.recipient)
@@ -116,14 +128,21 @@ class PlatformCallbackSender:
                 ".callback_url)",
                 permanent=True,
             )
+        body = json.dumps(message.payload.get("document", {}), ensure_ascii=False)
         headers = {
+            "Content-Type": "application/json; charset=utf-8",
             "Idempotency-Key": message.key,
             "X-Hotline-Event": str(message.payload.get("document", {}).get("event", "")),
         }
+        secret = self.secrets.get(message.recipient)
+        if secret:
+            stamp = str(int(time.time()))
+            headers["X-Hotline-Timestamp"] = stamp
+            headers["X-Hotline-Signature"] = signature(secret, stamp, body)
         try:
             async with self.http.post(
                 str(cfg.callback_url),
-                json=message.payload.get("document", {}),
+                data=body.encode(),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=cfg.timeout_seconds),
             ) as response:

@@ -71,7 +71,9 @@ async def platform_senders(app: web.Application) -> AsyncIterator[Mapping[str, S
     async with aiohttp.ClientSession() as http:
         yield {
             "platform": platforms.PlatformCallbackSender(
-                http, app[CONTEXT].config.channels.platforms
+                http,
+                app[CONTEXT].config.channels.platforms,
+                app[CONTEXT].settings.secrets.platform_secrets,
             )
         }
 

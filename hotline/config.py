@@ -199,6 +199,8 @@ class Secrets(BaseModel):
     secret_key: str | None = None
     admin_token: str | None = None
     public_url: str | None = None
+    #: the platforms' callback signing secrets, by platform (from each one's ``secret_env``)
+    platform_secrets: dict[str, str] = {}
 
 
 _SECRET_ENV = {
@@ -299,7 +301,20 @@ def load_settings(
         config = HotlineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(source, exc)) from exc
-    secrets = Secrets(**{field: env.get(var) or None for field, var in _SECRET_ENV.items()})
+    platform_secrets = {}
+    for name, platform in config.channels.platforms.items():
+        if platform.secret_env:
+            value = env.get(platform.secret_env)
+            if not value:
+                raise ConfigError(
+                    f"{source}: channels.platforms.{name}.secret_env: the environment variable "
+                    f"{platform.secret_env} is not set"
+                )
+            platform_secrets[name] = value
+    secrets = Secrets(
+        **{field: env.get(var) or None for field, var in _SECRET_ENV.items()},
+        platform_secrets=platform_secrets,
+    )
     database_url = env.get("HOTLINE_DATABASE_URL") or config.database.url or DEFAULT_DATABASE_URL
     return Settings(
         config=config,

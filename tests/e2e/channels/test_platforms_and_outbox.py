@@ -3,18 +3,22 @@ and the outbox API that agents use to see and retry dead letters."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from channels.web import SENDERS
 from dispatch.service import dispatch_to
 from hotline.clock import FixedClock
+from hotline.config import ConfigError
 from hotline.domain.lifecycle import SYSTEM, Close, Reply, Sign, StartCallback
 from hotline.services.keys import create_key
 from hotline.services.outbox import run_once
@@ -23,9 +27,10 @@ from hotline.web.app import create_app
 from hotline.web.keys import CONTEXT
 from tests.e2e.channels.conftest import Client, ClientFactory
 from tests.factories import dept
-from tests.integration.channels.support import channel_settings
+from tests.integration.channels.support import channel_env, channel_settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
+CALLBACK_SECRET = "gov-service-callback-secret"
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
@@ -40,7 +45,15 @@ class FakePlatform:
         if self.fail_next:
             self.fail_next -= 1
             return web.Response(status=503, text="维护中")
-        self.received.append((request.headers["Idempotency-Key"], await request.json()))
+        # the platform checks the signature over the timestamp and the exact body
+        body = await request.text()
+        stamp = request.headers["X-Hotline-Timestamp"]
+        expected = hmac.new(
+            CALLBACK_SECRET.encode(), f"{stamp}.{body}".encode(), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(request.headers["X-Hotline-Signature"], f"sha256={expected}"):
+            return web.Response(status=401, text="bad signature")
+        self.received.append((request.headers["Idempotency-Key"], json.loads(body)))
         return web.json_response({"ok": True})
 
 
@@ -58,11 +71,13 @@ async def platform_client(
     settings = channel_settings(
         database_url,
         tmp_path,
+        env={**channel_env(database_url), "GOV_SERVICE_SECRET": CALLBACK_SECRET},
         channels={
             "platforms": {
                 "gov-service": {
                     "label": "国家政务服务平台",
                     "callback_url": str(server.make_url("/callback")),
+                    "secret_env": "GOV_SERVICE_SECRET",
                 },
                 "leaders-board": {"label": "领导留言板"},
             },
@@ -191,3 +206,11 @@ async def test_dead_letters_are_visible_and_retried(
     assert (await client.get("/api/v1/outbox/999", headers=ADMIN)).status == 404
     assert (await client.get("/api/v1/outbox/abc", headers=ADMIN)).status == 422
     assert (await client.get("/api/v1/outbox?status=lost", headers=ADMIN)).status == 422
+
+
+def test_a_platform_secret_named_but_not_set_is_a_config_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    platforms = {"gov-service": {"callback_url": "https://example.org/cb", "secret_env": "NOPE"}}
+    with pytest.raises(ConfigError, match=r"channels\.platforms\.gov-service\.secret_env"):
+        channel_settings(database_url, tmp_path, channels={"platforms": platforms})
