@@ -14,7 +14,7 @@ import asyncio
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -29,12 +29,11 @@ from channels.status import open_tickets_text, status_text
 from hotline.adapters.twilio import TwilioRest
 from hotline.domain.intake import IntakeResult, IntakeValue
 from hotline.domain.phones import normalise_phone
-from hotline.domain.vocabulary import OPEN_STATUSES, Channel, Status
+from hotline.domain.vocabulary import Channel
 from hotline.services import intake, ratings, webhooks
 from hotline.services.context import Context
 from hotline.services.outbox import InDoubt, Message, SendFailed, record_delivery
 from hotline.storage.citizens import Citizen, Contact
-from hotline.storage.tickets import Ticket
 from hotline.storage.upsert import dialect_insert, dialect_of
 from hotline.web.carrier import twilio_webhook, twiml
 from hotline.web.keys import CONTEXT, METRICS
@@ -142,21 +141,22 @@ async def take_text(
     """A new matter, or a follow-up to the open ticket of the same number.
 
     Idempotent on the MessageSid (the intake's key): Twilio's retry gets the same answer and
-    no second contact.
+    no second contact. The follow-up lookup is the intake's (``follow_up_since``): it runs in
+    the transaction that writes the contacts that arrived together, one query for all of them.
     """
     raw_from = form.get("From", "")
+    minutes = ctx.config.channels.sms.follow_up_minutes
     async with _lock(ctx, phone or raw_from or sid):
         now = ctx.clock.now()
-        attach_to = None
-        if phone is not None:
-            attach_to = await _follow_ups(ctx).of(phone, now)
         value = IntakeValue(
             channel=Channel.SMS,
             channel_ref=sid,
             received_at=now,
             content=form.get("Body", ""),
             phone=raw_from or None,
-            attach_to=attach_to,
+            follow_up_since=(
+                now - timedelta(minutes=minutes) if phone is not None and minutes > 0 else None
+            ),
             payload=dict(form),
         )
         result = await intake.take_in(ctx, value)
@@ -182,80 +182,6 @@ async def _joined_later(ctx: Context, result: IntakeResult) -> bool:
             select(func.min(Contact.id)).where(Contact.ticket_id == result.ticket_id)
         )
     return first is not None and first != result.contact_id
-
-
-class _FollowUps:
-    """Follow-up lookups that arrive together share one query, as contacts share one write
-    in the intake (SQLite has one writer, and every transaction takes its lock)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.queue: list[tuple[str, datetime, asyncio.Future[str | None]]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def of(self, phone: str, now: datetime) -> str | None:
-        """The open ticket this phone texted about within the follow-up window, if any."""
-        minutes = self.ctx.config.channels.sms.follow_up_minutes
-        if minutes <= 0:
-            return None
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.queue.append((phone, now - timedelta(minutes=minutes), future))
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self.queue:
-            batch, self.queue = self.queue[:500], self.queue[500:]
-            try:
-                recent = await _recent(
-                    self.ctx, {p for p, _, _ in batch}, min(s for _, s, _ in batch)
-                )
-            except Exception as exc:  # noqa: BLE001 - every caller gets the failure
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for phone, since, future in batch:
-                found = recent.get(phone)
-                number = None
-                if found is not None and found[0] >= since and Status(found[2]) in OPEN_STATUSES:
-                    number = found[1]
-                if not future.done():
-                    future.set_result(number)
-
-
-async def _recent(
-    ctx: Context, phones: set[str], since: datetime
-) -> dict[str, tuple[datetime, str, str]]:
-    """Per phone: the latest SMS contact since ``since`` (when, ticket number, its status)."""
-    async with ctx.db.sessions() as session:
-        rows = await session.execute(
-            select(Citizen.phone, Contact.received_at, Ticket.number, Ticket.status)
-            .select_from(Contact)
-            .join(Citizen, Citizen.id == Contact.citizen_id)
-            .join(Ticket, Ticket.id == Contact.ticket_id)
-            .where(
-                Citizen.phone.in_(sorted(phones)),
-                Contact.channel == Channel.SMS.value,
-                Contact.received_at >= since,
-            )
-            .order_by(Contact.received_at.desc(), Contact.id.desc())
-        )
-        found: dict[str, tuple[datetime, str, str]] = {}
-        for row in rows:
-            found.setdefault(row.phone, (row.received_at, row.number, row.status))
-    return found
-
-
-_follow_up_batches: weakref.WeakKeyDictionary[Context, _FollowUps] = weakref.WeakKeyDictionary()
-
-
-def _follow_ups(ctx: Context) -> _FollowUps:
-    found = _follow_up_batches.get(ctx)
-    if found is None:
-        found = _follow_up_batches[ctx] = _FollowUps(ctx)
-    return found
 
 
 async def set_opt_out(ctx: Context, phone: str, *, opted_out: bool) -> None:
@@ -293,7 +219,7 @@ async def inbound(request: web.Request, form: dict[str, str]) -> web.Response:
     if command is not None and phone is not None:
         return await _command_once(request, sid, phone, command)
     outcome = await take_text(ctx, form, sid, phone)
-    request.app[METRICS].contacts.labels(Channel.SMS.value, outcome.kind).inc()
+    request.app[METRICS].contact(Channel.SMS.value, outcome.kind).inc()
     return _twiml_text(ctx, outcome.text)
 
 

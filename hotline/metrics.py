@@ -8,6 +8,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        #: labelled children by their labels: ``labels()`` takes a lock and builds its key on
+        #: every call, and every request is counted and timed
+        self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._contacts: dict[tuple[str, str], Counter] = {}
         self.http_requests = Counter(
             "hotline_http_requests",
             "HTTP requests by route and status",
@@ -52,3 +56,21 @@ class Metrics:
             "1 while a year in use or just ahead has no official holiday schedule",
             registry=self.registry,
         )
+
+    def http_children(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The request counter and latency histogram for these labels."""
+        key = (method, route, status)
+        found = self._http.get(key)
+        if found is None:
+            found = self._http[key] = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(route),
+            )
+        return found
+
+    def contact(self, channel: str, outcome: str) -> Counter:
+        """The contacts counter for a channel and outcome."""
+        found = self._contacts.get((channel, outcome))
+        if found is None:
+            found = self._contacts[(channel, outcome)] = self.contacts.labels(channel, outcome)
+        return found

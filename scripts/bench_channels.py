@@ -6,6 +6,7 @@ aiohttp handler (parse the form, answer fixed TwiML) in the same run, and the ra
     python scripts/bench_channels.py                     # SQLite, 3000 requests, 32 clients
     python scripts/bench_channels.py --db postgresql     # PostgreSQL (local test server)
     python scripts/bench_channels.py --n 5000 --clients 64
+    python scripts/bench_channels.py --profile server.prof   # cProfile of the hotline server
 
 Each server runs in its own process (one event loop, as ``hotline serve`` does); the load comes
 from this process over real HTTP. Every request is a new message (its own MessageSid) from a new
@@ -102,7 +103,9 @@ async def prepare(db_url: str, config_dir: Path) -> None:
         await db.dispose()
 
 
-def serve(kind: str, port: int, db_url: str, config_dir: str, routing: bool) -> None:
+def serve(
+    kind: str, port: int, db_url: str, config_dir: str, routing: bool, profile: str | None = None
+) -> None:
     import logging  # noqa: PLC0415
 
     logging.disable(logging.INFO)
@@ -115,6 +118,12 @@ def serve(kind: str, port: int, db_url: str, config_dir: str, routing: bool) -> 
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     settings = hotline_settings(db_url, port, Path(config_dir), routing)
+    profiler = None
+    if profile:
+        import cProfile  # noqa: PLC0415
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     web.run_app(
         create_app(settings, run_migrations=False),
         host="127.0.0.1",
@@ -122,6 +131,9 @@ def serve(kind: str, port: int, db_url: str, config_dir: str, routing: bool) -> 
         print=None,
         access_log=None,
     )
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 # -- the load ----------------------------------------------------------------------------------
@@ -212,7 +224,13 @@ def p99(values: list[float]) -> float:
 
 
 async def measure(
-    kind: str, db_url: str, config_dir: str, n: int, clients: int, routing: bool
+    kind: str,
+    db_url: str,
+    config_dir: str,
+    n: int,
+    clients: int,
+    routing: bool,
+    profile: str | None = None,
 ) -> dict[str, float]:
     port = free_port()
     env = dict(os.environ)
@@ -228,6 +246,7 @@ async def measure(
         "--config-dir",
         config_dir,
         *(["--with-routing"] if routing else []),
+        *(["--profile", profile] if profile else []),
         env=env,
     )
     try:
@@ -274,7 +293,9 @@ async def main(args: argparse.Namespace) -> None:
             await admin.close()
         await prepare(db_url, Path(tmp))
         bare = await measure("bare", db_url, tmp, args.n, args.clients, False)
-        hotline = await measure("hotline", db_url, tmp, args.n, args.clients, args.with_routing)
+        hotline = await measure(
+            "hotline", db_url, tmp, args.n, args.clients, args.with_routing, args.profile
+        )
     ratio = hotline["rps"] / bare["rps"]
     routing = "on" if args.with_routing else "off"
     print(f"database: {args.db}; {args.n} requests, {args.clients} clients; auto-routing {routing}")
@@ -290,12 +311,24 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--with-routing", action="store_true", help="keep the routing sweep on")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run the hotline server under cProfile and write its stats to FILE (slows it down)",
+    )
     parser.add_argument("--serve", choices=["bare", "hotline"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--config-dir", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.serve:
-        serve(parsed.serve, parsed.port, parsed.url, parsed.config_dir, parsed.with_routing)
+        serve(
+            parsed.serve,
+            parsed.port,
+            parsed.url,
+            parsed.config_dir,
+            parsed.with_routing,
+            parsed.profile,
+        )
     else:
         asyncio.run(main(parsed))

@@ -33,6 +33,10 @@ class IntakeValue:
     urgency: Urgency = Urgency.NORMAL
     #: attach to this open ticket instead of opening a new one (a follow-up message)
     attach_to: str | None = None
+    #: a follow-up window: the contact joins the open ticket of the same phone's latest contact
+    #: on this channel received since then, if there is one (looked up by the intake in the
+    #: transaction that writes contacts, so lookups that arrive together share one query)
+    follow_up_since: datetime | None = None
     #: everything the carrier sent, stored with the contact
     payload: dict[str, Any] = field(default_factory=dict)
     #: values for the intake hooks only (e.g. a query code's hash); not stored by intake

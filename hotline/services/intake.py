@@ -80,8 +80,39 @@ _EXISTING = select(
     TICKETS.c.number,
     TICKETS.c.status,
 ).outerjoin(TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id)
-_EXISTING_ONE = _EXISTING.where(CONTACTS.c.channel_ref == bindparam("ref"))
-_EXISTING_MANY = _EXISTING.where(CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)))
+# The channel is part of the condition so that the (channel, channel_ref) unique index is used:
+# channel_ref alone has no index of its own, and every batch would read the whole table.
+_EXISTING_ONE = _EXISTING.where(
+    CONTACTS.c.channel == bindparam("channel"), CONTACTS.c.channel_ref == bindparam("ref")
+)
+_EXISTING_MANY = _EXISTING.where(
+    CONTACTS.c.channel.in_(bindparam("channels", expanding=True)),
+    CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)),
+)
+
+# Follow-ups: the recent contacts of these phones with their tickets, newest first. No
+# condition on the channel (rows of other channels are skipped in Python): SQLite, without
+# statistics, would otherwise walk the (channel, channel_ref) index over every contact of the
+# channel; this way it reads the few recent contacts of these citizens by ix_contacts_citizen_id.
+_FOLLOW_UPS = (
+    select(
+        CITIZENS.c.phone,
+        CONTACTS.c.channel,
+        CONTACTS.c.received_at,
+        TICKETS.c.number,
+        TICKETS.c.status,
+    )
+    .select_from(
+        CITIZENS.join(CONTACTS, CONTACTS.c.citizen_id == CITIZENS.c.id).join(
+            TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id
+        )
+    )
+    .where(
+        CITIZENS.c.phone.in_(bindparam("phones", expanding=True)),
+        CONTACTS.c.received_at >= bindparam("since"),
+    )
+    .order_by(CONTACTS.c.received_at.desc(), CONTACTS.c.id.desc())
+)
 
 
 @functools.cache
@@ -165,12 +196,21 @@ class _Item:
         return (self.value.channel.value, self.value.channel_ref)
 
 
-Outcome = IntakeResult | DomainError
+@dataclass(frozen=True)
+class _Joins:
+    """A follow-up found its open ticket: the contact is attached to it (``_attach``)."""
+
+    number: str
+
+
+Outcome = IntakeResult | DomainError | _Joins
 
 
 async def take_in(ctx: Context, value: IntakeValue, actor: Actor | None = None) -> IntakeResult:
     if value.received_at.tzinfo is None:
         raise ValueError("IntakeValue.received_at must be timezone-aware")
+    if value.follow_up_since is not None and value.follow_up_since.tzinfo is None:
+        raise ValueError("IntakeValue.follow_up_since must be timezone-aware")
     ref = await ctx.reference.get()
     item = _Item(
         value=value,
@@ -181,10 +221,20 @@ async def take_in(ctx: Context, value: IntakeValue, actor: Actor | None = None) 
         attached = await _attach(ctx, item)
         if attached is not None:
             return attached
-        item = replace(item, value=replace(value, attach_to=None))
+        item = replace(item, value=replace(value, attach_to=None, follow_up_since=None))
     outcome = await _writer(ctx).submit(item)
+    if isinstance(outcome, _Joins):
+        follow = replace(item.value, attach_to=outcome.number, follow_up_since=None)
+        attached = await _attach(ctx, replace(item, value=follow))
+        if attached is not None:
+            return attached
+        # the ticket finished in the meantime: a new matter after all
+        follow = replace(follow, attach_to=None)
+        outcome = await _writer(ctx).submit(replace(item, value=follow))
     if isinstance(outcome, DomainError):
         raise outcome
+    if isinstance(outcome, _Joins):  # pragma: no cover - no follow-up window was given
+        raise AssertionError("a contact without a follow-up window cannot join a ticket")
     return outcome
 
 
@@ -261,7 +311,7 @@ async def _write_alone(ctx: Context, item: _Item) -> Outcome:
         return exc
 
 
-def _repeat(found: tuple[IntakeResult, str], item: _Item) -> Outcome:
+def _repeat(found: tuple[IntakeResult, str], item: _Item) -> IntakeResult | DomainError:
     result, content = found
     if content != item.value.content:
         return Conflict(
@@ -324,9 +374,16 @@ async def contact_state(ctx: Context, channel: str, channel_ref: str) -> Contact
 async def _existing(
     session: AsyncSession, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], _Earlier]:
-    refs = sorted({ref for _, ref in keys})
-    stmt = _EXISTING_ONE if len(refs) == 1 else _EXISTING_MANY
-    params: dict[str, Any] = {"ref": refs[0]} if len(refs) == 1 else {"refs": refs}
+    params: dict[str, Any]
+    if len(keys) == 1:
+        ((channel, ref),) = keys
+        stmt, params = _EXISTING_ONE, {"channel": channel, "ref": ref}
+    else:
+        stmt = _EXISTING_MANY
+        params = {
+            "channels": sorted({c for c, _ in keys}),
+            "refs": sorted({ref for _, ref in keys}),
+        }
     return {
         (row.channel, row.channel_ref): _Earlier(
             row.id, row.ticket_id, row.number, row.status, row.content, dict(row.payload or {})
@@ -353,17 +410,55 @@ async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
             elif item.key not in first:
                 first[item.key] = i
                 fresh.append(i)
+        pending = {key: e for key, e in earlier.items() if e.ticket_id is None}
+        joins = await _follow_ups(session, [(i, items[i]) for i in fresh], pending)
+        for i, number in joins.items():
+            outcomes[i] = _Joins(number)
+        fresh = [i for i in fresh if i not in joins]
         if fresh:
-            pending = {key: e for key, e in earlier.items() if e.ticket_id is None}
             written = await _write_new(ctx, session, [items[i] for i in fresh], now, pending)
             for i, result in zip(fresh, written, strict=True):
                 outcomes[i] = result
         for i, item in enumerate(items):
             if outcomes[i] is None:  # the same contact twice in one batch
                 twin = outcomes[first[item.key]]
+                if isinstance(twin, _Joins):
+                    outcomes[i] = twin
+                    continue
                 assert isinstance(twin, IntakeResult)  # noqa: S101 - written just above
                 outcomes[i] = _repeat((twin, items[first[item.key]].value.content), item)
     return [o for o in outcomes if o is not None]
+
+
+async def _follow_ups(
+    session: AsyncSession,
+    candidates: list[tuple[int, _Item]],
+    pending: dict[tuple[str, str], _Earlier],
+) -> dict[int, str]:
+    """Which of these new contacts follow up an open ticket (``IntakeValue.follow_up_since``):
+    by index, the number of the ticket each joins. One query for the whole batch."""
+    wanted: list[tuple[int, _Item, str, datetime]] = []
+    for i, item in candidates:
+        window, parsed = item.value.follow_up_since, item.checked.phone
+        if window is None or parsed is None or parsed.e164 is None or item.key in pending:
+            continue
+        wanted.append((i, item, parsed.e164, window))
+    if not wanted:
+        return {}
+    conn = await session.connection()
+    params = {
+        "phones": sorted({phone for _, _, phone, _ in wanted}),
+        "since": min(since for _, _, _, since in wanted),
+    }
+    latest: dict[tuple[str, str], Any] = {}
+    for row in await conn.execute(_FOLLOW_UPS, params):
+        latest.setdefault((row.phone, row.channel), row)
+    joins: dict[int, str] = {}
+    for i, item, phone, since in wanted:
+        last = latest.get((phone, item.value.channel.value))
+        if last is not None and last.received_at >= since and Status(last.status) in OPEN_STATUSES:
+            joins[i] = last.number
+    return joins
 
 
 async def _write_new(

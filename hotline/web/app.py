@@ -55,9 +55,9 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        metrics = request.app[METRICS]
-        metrics.http_requests.labels(request.method, route, str(status)).inc()
-        metrics.http_latency.labels(route).observe(elapsed)
+        count, latency = request.app[METRICS].http_children(request.method, route, status)
+        count.inc()
+        latency.observe(elapsed)
         log.info(
             "request",
             method=request.method,

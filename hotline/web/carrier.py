@@ -6,13 +6,14 @@ Signatures are checked with ``twilio.request_validator.RequestValidator`` agains
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import structlog
 from aiohttp import web
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from hotline.services import webhooks
 from hotline.web.keys import CONTEXT, TWILIO_FORM
@@ -52,10 +53,35 @@ async def twilio_form(request: web.Request) -> dict[str, str]:
     form = await request.post()
     params = {k: v for k, v in form.items() if isinstance(v, str)}
     url = public_base(request) + request.rel_url.raw_path_qs
-    if not RequestValidator(token).validate(url, params, signature):
+    if not signature_valid(token, url, params, signature):
         raise web.HTTPForbidden(text="bad X-Twilio-Signature")
     request[TWILIO_FORM] = params
     return params
+
+
+@functools.lru_cache(maxsize=8)
+def _validator(token: str) -> RequestValidator:
+    return RequestValidator(token)
+
+
+@functools.lru_cache(maxsize=512)
+def _signed_forms(url: str) -> tuple[str, ...]:
+    """The forms of ``url`` that ``RequestValidator.validate`` accepts a signature of (without
+    and with the port, made by twilio's own ``remove_port``/``add_port``), the form the URL is
+    written in first: Twilio signs the URL as configured, so one signature usually decides."""
+    parsed = urlparse(url)
+    forms = dict.fromkeys((remove_port(parsed), add_port(parsed)))
+    return tuple(sorted(forms, key=lambda form: form != url))
+
+
+def signature_valid(token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
+    """``RequestValidator(token).validate(url, params, signature)`` for form posts, computing
+    the signature of the second URL form only when the first does not match (``validate``
+    always computes both). The signatures are the library's ``compute_signature``."""
+    validator = _validator(token)
+    return any(
+        compare(validator.compute_signature(form, params), signature) for form in _signed_forms(url)
+    )
 
 
 def twiml(document: object) -> web.Response:
