@@ -39,3 +39,7 @@ def configure_logging(config: LoggingConfig) -> None:
     root.handlers[:] = [handler]
     root.setLevel(config.level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO (the routing sweep runs every few
+    # seconds); our jobs log what they did themselves. Its warnings (missed runs) still show.
+    if root.level > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
