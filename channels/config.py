@@ -22,6 +22,8 @@ _FIELDS: dict[str, frozenset[str]] = {
     "accepted_reply": frozenset({"number"}),
     "attached_reply": frozenset({"number"}),
     "replied": frozenset({"number", "reply"}),
+    "answered": frozenset({"number", "answer"}),
+    "rejected": frozenset({"number", "guidance"}),
     "extension": frozenset({"number", "reason", "due_date"}),
     "suspended": frozenset({"number", "progress", "measures", "expected_date"}),
     "status": frozenset({"number", "status", "detail"}),
@@ -92,6 +94,10 @@ class SmsTemplates(_Templates):
         "发送“查询{number}”到本号码可查询办理进度，回复“退订”不再接收办理通知。"
     )
     replied: str = "您的工单{number}已办理答复：{reply} 如有疑问请拨打12345。"
+    #: the centre answered on the spot (直接答复, 第四十九条): the answer itself
+    answered: str = "您的工单{number}已直接答复：{answer} 如有疑问请拨打12345。"
+    #: outside the hotline's scope (不予受理): where to go instead (第四十九条)
+    rejected: str = "您反映的事项（工单{number}）不属于12345热线受理范围。{guidance}"
     extension: str = "您的工单{number}因“{reason}”经批准延期办理，新的办理期限为{due_date}。"
     suspended: str = (
         "您的工单{number}暂时无法解决，现告知办理情况。目前进展：{progress}；"
@@ -117,6 +123,17 @@ class SmsConfig(Section):
     #: already answer with the number at once
     notify_accepted_for: list[Channel] = [
         Channel.PHONE,
+        Channel.MAILBOX,
+        Channel.CONSOLE,
+        Channel.API,
+        Channel.APP,
+        Channel.WEIBO,
+    ]
+    #: a direct answer (直接答复) or an out-of-scope notice (不予受理) is sent to citizens of
+    #: these channels; a caller heard it from the agent, a superior platform gets its result
+    notify_answer_for: list[Channel] = [
+        Channel.SMS,
+        Channel.WECHAT,
         Channel.MAILBOX,
         Channel.CONSOLE,
         Channel.API,

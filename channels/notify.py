@@ -145,6 +145,16 @@ class Notifier:
                 number=ticket.number,
                 reply=clip(event.note or "", self.config.sms.reply_max_chars),
             )
+        elif (
+            event.action in ("answered", "rejected")
+            and event.status_after in (Status.ANSWERED, Status.REJECTED)
+            and ticket.origin_channel in {c.value for c in self.config.sms.notify_answer_for}
+        ):
+            told = clip(event.note or "", self.config.sms.reply_max_chars)
+            if event.action == "answered":
+                text = templates.answered.format(number=ticket.number, answer=told)
+            else:
+                text = templates.rejected.format(number=ticket.number, guidance=told)
         elif event.action == "extension_decided" and event.data.get("approve"):
             request = await session.get(ExtensionRequest, event.data["id"])
             due = datetime.fromisoformat(event.data["new_due_at"])

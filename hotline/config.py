@@ -135,6 +135,10 @@ class EvaluationConfig(_Section):
     already_rated: str = "该答复已经评价过了，感谢您的支持。"
     #: a citizen who phoned in is asked by a survey call back (call) or, on a mobile, by SMS
     phone_invitation: Literal["call", "sms"] = "call"
+    #: a caller whose matter the agent answered on the spot is asked to rate it at the end of
+    #: the call; if the call ended first, the invitation goes out (survey call or SMS) this
+    #: many minutes after the answer
+    after_call_survey_minutes: int = Field(default=10, ge=1, le=24 * 60)
     #: an unanswered invitation is sent once more after this long
     resend_after_hours: int = Field(default=24, ge=1, le=24 * 7)
     #: then, after this long from the first invitation, the ticket closes without a rating

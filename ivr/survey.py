@@ -1,7 +1,9 @@
-"""好差评 by phone: an automated survey call for citizens without a mobile number.
+"""好差评 by phone: an automated survey call, and the survey at the end of an answered call.
 
 The outbox's ``survey_call`` messages become outbound calls through Twilio's REST API; the
 call asks for one key (1 非常满意 … 5 非常不满意) and the answer is recorded like any rating.
+A caller whose matter the agent answered on the spot (直接答复) is asked the same question
+when the agent hangs up, still on the same call (``after_call``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ routes = web.RouteTableDef()
 
 SURVEY = Prompt(
     text="您好，这里是安阳12345政务服务便民热线。您反映的问题已经办理答复，请您评价："
+    "非常满意请按1，满意请按2，基本满意请按3，不满意请按4，非常不满意请按5。"
+)
+AFTER_CALL = Prompt(
+    text="请您对刚才坐席的答复进行评价："
     "非常满意请按1，满意请按2，基本满意请按3，不满意请按4，非常不满意请按5。"
 )
 THANKS = Prompt(text="感谢您的评价，再见。")
@@ -75,10 +81,10 @@ async def survey_senders(app: web.Application) -> AsyncIterator[Mapping[str, Sen
     yield {"survey_call": SurveyCallSender(rest, base)}
 
 
-def _ask(cfg: IvrConfig, action: str) -> VoiceResponse:
+def _ask(cfg: IvrConfig, action: str, prompt: Prompt = SURVEY) -> VoiceResponse:
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=8, action=action, method="POST")
-    speak(gather, SURVEY, cfg)
+    speak(gather, prompt, cfg)
     speak(response, NO_ANSWER, cfg)
     response.hangup()
     return response
@@ -90,6 +96,12 @@ async def survey(request: web.Request, form: dict[str, str]) -> web.Response:
     invitation = request.query.get("invitation", "")
     action = absolute_url(request, "/twilio/voice/survey-result", invitation=invitation)
     return twiml(_ask(request.app[CONTEXT].config.ivr, action))
+
+
+def after_call(request: web.Request, invitation: int) -> web.Response:
+    """The end-of-call survey, for the caller still on the line after the agent hung up."""
+    action = absolute_url(request, "/twilio/voice/survey-result", invitation=str(invitation))
+    return twiml(_ask(request.app[CONTEXT].config.ivr, action, AFTER_CALL))
 
 
 @routes.post("/twilio/voice/survey-result")

@@ -16,7 +16,7 @@ from channels.web import register_senders
 from hotline.domain.errors import NotFound
 from hotline.domain.numbers import digits_to_number
 from hotline.domain.vocabulary import EmergencyService, Status, TicketType
-from hotline.services import queries
+from hotline.services import queries, ratings
 from hotline.web.carrier import absolute_url, twilio_webhook, twiml
 from hotline.web.keys import CONTEXT, METRICS
 from ivr import calls, menu, survey, transfer
@@ -323,13 +323,14 @@ async def agent_leg(request: web.Request, form: dict[str, str]) -> web.Response:
 @routes.post("/twilio/voice/agent-done")
 @twilio_webhook(VOICE)
 async def agent_done(request: web.Request, form: dict[str, str]) -> web.Response:
-    """The Dial to the agent ended: after a conversation, hang up; if missed, queue again."""
+    """The Dial to the agent ended: if missed, queue again; after a conversation in which the
+    agent answered the matter on the spot, the caller (still on the line) rates the answer;
+    otherwise hang up."""
     ctx = request.app[CONTEXT]
     call_sid = _required(form, "CallSid")
     agent_id = _int(request.query.get("agent"), 0)
-    again = await calls.agent_dial_ended(
-        ctx, call_sid, agent_id, form.get("DialCallStatus", "completed")
-    )
+    dial_status = form.get("DialCallStatus", "completed")
+    again = await calls.agent_dial_ended(ctx, call_sid, agent_id, dial_status)
     if again:
         kick_acd(request.app)
         return twiml(
@@ -337,6 +338,11 @@ async def agent_done(request: web.Request, form: dict[str, str]) -> web.Response
                 ctx.config.ivr, ctx.config.ivr.agent_unavailable, then_url=_queue_url(request)
             )
         )
+    if dial_status == "completed" and form.get("CallStatus", "in-progress") == "in-progress":
+        invitation = await ratings.survey_in_call(ctx, call_sid)
+        if invitation is not None:
+            log.info("after-call survey", call=call_sid, invitation=invitation)
+            return survey.after_call(request, invitation)
     return twiml(menu.hang_up())
 
 

@@ -2,7 +2,7 @@
 
 One item per rating that stands (an upheld appeal voids a rating: it is not published), with
 the category, division and unit of the ticket, when the rated reply was given, the reply's
-text and the level. Never published:
+text and the level (a direct answer, 直接答复, is the hotline's own reply). Never published:
 
 * anything of a confidential (保密) ticket, a 举报, an unclassified ticket (it may yet turn out
   to be a 举报), or a ticket of a citizen who asked for confidentiality;
@@ -28,7 +28,7 @@ from hotline.services.privacy import own_secrets, scrub
 from hotline.services.ratings import LEVELS
 from hotline.storage.citizens import Citizen
 from hotline.storage.evaluation import Rating
-from hotline.storage.tickets import Assignment, Ticket
+from hotline.storage.tickets import Assignment, Ticket, TicketEvent
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -111,6 +111,20 @@ async def public_evaluations(
                 .order_by(Assignment.replied_at)
             ):
                 replies[a.ticket_id].append(a)
+        # the centre's own answers (直接答复) for tickets no unit replied to
+        answers: dict[int, list[tuple[datetime, str]]] = {}
+        unanswered = sorted(i for i in ticket_ids if not replies[i])
+        if unanswered:
+            for e in await session.execute(
+                select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.note)
+                .where(
+                    TicketEvent.ticket_id.in_(unanswered),
+                    TicketEvent.action == "answered",
+                    TicketEvent.note.is_not(None),
+                )
+                .order_by(TicketEvent.at)
+            ):
+                answers.setdefault(e.ticket_id, []).append((e.at, e.note))
         citizen_ids = {t.citizen_id for _, t in rows if t.citizen_id is not None}
         secrets: dict[int, list[str]] = {}
         if citizen_ids:
@@ -132,14 +146,22 @@ async def public_evaluations(
             *secrets.get(ticket.citizen_id or 0, []),
             *own_secrets(None, (), (ticket.address,)),
         ]
+        department = unit.name if unit else None
+        replied_at = reply.replied_at if reply is not None else None
+        text = reply.reply_content if reply is not None else None
+        if reply is None:
+            answer = [a for a in answers.get(ticket.id, []) if a[0] <= rating.rated_at]
+            if answer:  # answered on the spot by the hotline itself
+                replied_at, text = answer[-1]
+                department = f"{ctx.config.city.name}12345热线"
         items.append(
             PublicEvaluation(
                 number=ticket.number,
                 category=category.name if category else None,
                 division=division.name if division else None,
-                department=unit.name if unit else None,
-                replied_at=reply.replied_at if reply is not None else None,
-                reply=scrub(reply.reply_content, hidden) if reply is not None else None,
+                department=department,
+                replied_at=replied_at,
+                reply=scrub(text, hidden) if text is not None else None,
                 rating=LEVELS[rating.level],
                 rated_at=rating.rated_at,
             )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.service import dispatch_to
@@ -35,6 +35,7 @@ from hotline.services.context import Context
 from hotline.services.hooks import TicketChange
 from hotline.services.outbox import Outgoing, enqueue
 from hotline.services.tickets import perform, perform_in
+from hotline.storage.calls import Call
 from hotline.storage.citizens import Citizen, Contact
 from hotline.storage.evaluation import (
     BadRatingReview,
@@ -83,14 +84,32 @@ async def _reach(ctx: Context, session: AsyncSession, ticket: Ticket) -> Reach:
         if openid:
             return Reach("wechat", openid)
     citizen = None
-    if ticket.citizen_id is not None:
-        citizen = await session.get(Citizen, ticket.citizen_id)
+    citizen_id = ticket.citizen_id
+    if citizen_id is None:  # e.g. a call's ticket the agent filed without the number
+        citizen_id = await session.scalar(
+            select(Contact.citizen_id)
+            .where(Contact.ticket_id == ticket.id, Contact.citizen_id.is_not(None))
+            .order_by(Contact.id)
+            .limit(1)
+        )
+    if citizen_id is not None:
+        citizen = await session.get(Citizen, citizen_id)
     if citizen is not None and citizen.phone:
         by_call = origin == Channel.PHONE.value and ctx.config.evaluation.phone_invitation == "call"
         if by_call or not _is_mobile(citizen.phone):
             return Reach("phone", citizen.phone)  # a landline: an automated survey call
         if citizen.sms_opt_out_at is None:  # 退订 is honoured: no rating SMS either
             return Reach("sms", citizen.phone)
+    if origin == Channel.PHONE.value and citizen is None:
+        # a first-time caller the agent filed without the number: the caller ID of the call
+        caller = await session.scalar(
+            select(Call.from_e164)
+            .join(Contact, Contact.payload["CallSid"].as_string() == Call.call_sid)
+            .where(Contact.ticket_id == ticket.id, Call.from_e164.is_not(None))
+            .limit(1)
+        )
+        if caller:
+            return Reach("phone", caller)
     if origin == Channel.MAILBOX.value:
         return Reach("mailbox", None)  # rated on the mailbox's query page
     return Reach("none", None)
@@ -112,8 +131,15 @@ def invitation_text(ctx: Context, number: str) -> str:
 
 
 async def on_reply(ctx: Context, session: AsyncSession, change: TicketChange) -> None:
-    """Hook: the lead unit replied (the ticket is 已答复): invite the citizen to rate it."""
-    if change.event.action != "replied" or change.state.status is not Status.REPLIED:
+    """Hook: the lead unit replied (the ticket is 已答复), or the centre answered on the spot
+    (已直接答复): invite the citizen to rate the reply.
+
+    A caller answered on the spot is asked at the end of the call, while still on the line
+    (``ivr.web.agent_done``): the invitation waits unsent for ``after_call_survey_minutes``
+    and only then, if the call ended first, goes out the usual way (a survey call or SMS)."""
+    replied = change.event.action == "replied" and change.state.status is Status.REPLIED
+    answered = change.event.action == "answered" and change.state.status is Status.ANSWERED
+    if not (replied or answered):
         return
     ticket = change.ticket
     now = change.event.at
@@ -124,24 +150,66 @@ async def on_reply(ctx: Context, session: AsyncSession, change: TicketChange) ->
     )
     reach = await _reach(ctx, session, ticket)
     cfg = ctx.config.evaluation
+    in_call = answered and ticket.origin_channel == Channel.PHONE.value
+    if in_call and reach.channel not in ("phone", "sms"):
+        reach = Reach("phone", None)  # asked in the call only: no number to reach them after
+    sends = reach.channel not in ("none", "mailbox")
+    if in_call:
+        first_send: datetime | None = now + timedelta(minutes=cfg.after_call_survey_minutes)
+    elif sends:
+        first_send = now + timedelta(hours=cfg.resend_after_hours)
+    else:
+        first_send = None
     invitation = RatingInvitation(
         ticket_id=ticket.id,
         round=int(rounds or 0) + 1,
         channel=reach.channel,
         recipient=reach.recipient,
         citizen_id=ticket.citizen_id,
-        sent_count=1 if reach.channel not in ("none", "mailbox") else 0,
+        sent_count=1 if sends and not in_call else 0,
         first_sent_at=now,
         last_sent_at=now,
-        resend_at=now + timedelta(hours=cfg.resend_after_hours)
-        if reach.channel not in ("none", "mailbox")
-        else None,
+        resend_at=first_send,
         expires_at=now + timedelta(hours=cfg.expire_after_hours),
         status="pending",
     )
     session.add(invitation)
     await session.flush()
-    await _send(ctx, session, invitation, ticket.number, now)
+    if not in_call:
+        await _send(ctx, session, invitation, ticket.number, now)
+
+
+async def survey_in_call(ctx: Context, call_sid: str) -> int | None:
+    """The invitation to rate at the end of this call, if the agent answered the caller's
+    matter on the spot (the latest such ticket of the call, not yet asked): marked as sent
+    (by this call), so that no survey call or SMS follows."""
+    async with ctx.db.sessions() as session, session.begin():
+        invitation = await session.scalar(
+            select(RatingInvitation)
+            .join(Ticket, Ticket.id == RatingInvitation.ticket_id)
+            .join(Contact, Contact.ticket_id == Ticket.id)
+            .where(
+                Contact.channel == Channel.PHONE.value,
+                # the call's own contact, or a second matter in the same call (CallSid:key)
+                or_(
+                    Contact.channel_ref == call_sid,
+                    Contact.channel_ref.startswith(f"{call_sid}:", autoescape=True),
+                ),
+                Ticket.status == Status.ANSWERED.value,
+                RatingInvitation.status == "pending",
+                RatingInvitation.sent_count == 0,
+            )
+            .order_by(RatingInvitation.id.desc())
+            .limit(1)
+            .with_for_update(of=RatingInvitation)
+        )
+        if invitation is None:
+            return None
+        now = ctx.clock.now()
+        invitation.sent_count = 1
+        invitation.last_sent_at = now
+        invitation.resend_at = None
+        return invitation.id
 
 
 async def _send(
