@@ -180,6 +180,11 @@ class MailboxConfig(Section):
     max_attachment_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
     #: content types accepted, recognised by the file's first bytes (not its name)
     attachment_types: list[str] = ["image/jpeg", "image/png", "application/pdf"]
+    #: lookups by number and query code (the query page, its rating form, the public API):
+    #: this many failures from one address within the window refuse further lookups from it
+    #: until the window has passed (counted per instance)
+    query_max_failures: int = Field(default=20, ge=1, le=10_000)
+    query_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
     @model_validator(mode="after")
     def _types(self) -> MailboxConfig:

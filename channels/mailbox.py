@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
+import weakref
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from channels.config import MailboxConfig
 from channels.files import TYPE_LABELS, safe_filename, sniff
 from channels.notify import query_code_hash
-from hotline.domain.errors import NotFound
+from hotline.domain.errors import NotFound, TooManyAttempts
 from hotline.domain.intake import IntakeValue
 from hotline.domain.numbers import is_ticket_number
 from hotline.domain.phones import normalise_phone
@@ -176,14 +180,64 @@ async def submit(ctx: Context, letter: Letter, ref: str) -> Submitted:
     return Submitted(result.number, code, result.created)
 
 
-async def find_by_query_code(ctx: Context, number: str, code: str) -> queries.TicketView:
-    """The ticket, if ``code`` is its query code; otherwise NotFound (the same either way)."""
+class _Failures:
+    """Failed lookups by client address, in a sliding window (one instance's memory)."""
+
+    def __init__(self) -> None:
+        self.by_client: dict[str, deque[datetime]] = {}
+
+    def _recent(self, client: str, now: datetime, window: timedelta) -> deque[datetime]:
+        times = self.by_client.get(client)
+        if times is None:
+            if len(self.by_client) > 50_000:  # forget the quiet ones
+                for key in [k for k, v in self.by_client.items() if not v or v[-1] < now - window]:
+                    del self.by_client[key]
+            times = self.by_client[client] = deque()
+        while times and times[0] <= now - window:
+            times.popleft()
+        return times
+
+    def wait(self, client: str, now: datetime, limit: int, window: timedelta) -> int | None:
+        times = self._recent(client, now, window)
+        if len(times) < limit:
+            return None
+        return max(1, math.ceil((times[-limit] + window - now).total_seconds()))
+
+    def failed(self, client: str, now: datetime, window: timedelta) -> None:
+        self._recent(client, now, window).append(now)
+
+
+_failures: weakref.WeakKeyDictionary[Context, _Failures] = weakref.WeakKeyDictionary()
+
+
+async def find_by_query_code(
+    ctx: Context, number: str, code: str, *, client: str | None = None
+) -> queries.TicketView:
+    """The ticket, if ``code`` is its query code; otherwise NotFound (the same either way).
+
+    With ``client`` (the caller's address), too many failures from it within the window
+    (``channels.mailbox.query_max_failures``) raise TooManyAttempts, even for a right code:
+    guessing codes is not worth trying."""
+    cfg = ctx.config.channels.mailbox
+    window = timedelta(minutes=cfg.query_window_minutes)
+    now = ctx.clock.now()
+    failures = _failures.setdefault(ctx, _Failures())
+    if client is not None:
+        wait = failures.wait(client, now, cfg.query_max_failures, window)
+        if wait is not None:
+            raise TooManyAttempts(
+                f"查询失败次数过多，请{math.ceil(wait / 60)}分钟后再试", retry_after=wait
+            )
     missing = NotFound(f"工单 {number} 不存在或查询码不正确")
     cleaned = (code or "").strip().upper()
-    if not is_ticket_number(number) or not _CODE_RE.match(cleaned):
-        raise missing
-    async with ctx.db.sessions() as session:
-        stored = await session.scalar(select(Ticket.query_code_hash).where(Ticket.number == number))
+    stored = None
+    if is_ticket_number(number) and _CODE_RE.match(cleaned):
+        async with ctx.db.sessions() as session:
+            stored = await session.scalar(
+                select(Ticket.query_code_hash).where(Ticket.number == number)
+            )
     if stored is None or not hmac.compare_digest(stored, query_code_hash(number, cleaned)):
+        if client is not None:
+            failures.failed(client, now, window)
         raise missing
     return await queries.get_ticket(ctx, number)

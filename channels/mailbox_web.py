@@ -19,7 +19,7 @@ from channels.mailbox import (
     find_by_query_code,
     submit,
 )
-from hotline.domain.errors import DomainError, InvalidField, NotFound
+from hotline.domain.errors import DomainError, InvalidField, NotFound, TooManyAttempts
 from hotline.domain.vocabulary import Channel
 from hotline.services import ratings
 from hotline.web import csrf
@@ -189,9 +189,16 @@ async def query_page(request: web.Request) -> web.Response:
     context: dict[str, Any] = {"number": number, "code": code, "ticket": None, "error": None}
     if number or code:
         try:
-            view = await find_by_query_code(request.app[CONTEXT], number, code)
+            view = await find_by_query_code(
+                request.app[CONTEXT], number, code, client=request.remote or "unknown"
+            )
         except NotFound:
             context["error"] = "未查到该工单，请核对工单编号和查询码"
+        except TooManyAttempts as exc:
+            context["error"] = exc.message
+            page = _page(request, "mailbox/query.html", context, status=429)
+            page.headers["Retry-After"] = str(exc.retry_after)
+            return page
         else:
             context["ticket"] = public_json(view)
             context["rating_open"] = await rating_open(request.app[CONTEXT], view.ticket.id)
@@ -210,10 +217,15 @@ async def rate_page(request: web.Request) -> web.Response:
         return _page(request, "mailbox/query.html", context, status=403)
     ctx = request.app[CONTEXT]
     try:
-        view = await find_by_query_code(ctx, number, code)
+        view = await find_by_query_code(ctx, number, code, client=request.remote or "unknown")
     except NotFound:
         context["error"] = "未查到该工单，请核对工单编号和查询码"
         return _page(request, "mailbox/query.html", context, status=404)
+    except TooManyAttempts as exc:
+        context["error"] = exc.message
+        page = _page(request, "mailbox/query.html", context, status=429)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     level = str(form.get("level", ""))
     if level not in {"1", "2", "3", "4", "5"}:
         context["error"] = "请选择一项评价"

@@ -45,3 +45,13 @@ class Forbidden(DomainError):
     """The caller is known but may not do this (HTTP 403)."""
 
     code = "forbidden"
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed attempts from this client: try again in ``retry_after`` seconds (429)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

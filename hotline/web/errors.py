@@ -20,6 +20,7 @@ from hotline.domain.errors import (
     IllegalTransition,
     InvalidField,
     NotFound,
+    TooManyAttempts,
 )
 from hotline.web.keys import MAX_BODY
 
@@ -33,6 +34,7 @@ _STATUS_FOR: list[tuple[type[DomainError], int]] = [
     (Forbidden, 403),
     (IllegalTransition, 409),
     (Conflict, 409),
+    (TooManyAttempts, 429),
 ]
 
 _DEFAULT_CODES = {
@@ -103,7 +105,10 @@ def render_exception(request: web.Request, exc: BaseException) -> web.Response |
     if isinstance(exc, ApiError):
         return _render(request, exc.status, exc.code, exc.message)
     if isinstance(exc, DomainError):
-        return _render(request, _status_of(exc), exc.code, exc.message)
+        response = _render(request, _status_of(exc), exc.code, exc.message)
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             return None

@@ -83,7 +83,10 @@ async def rating_open(ctx: Context, ticket_id: int) -> bool:
 async def public_ticket(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     view = await find_by_query_code(
-        ctx, request.match_info["number"], request.query.get("code", "")
+        ctx,
+        request.match_info["number"],
+        request.query.get("code", ""),
+        client=request.remote or "unknown",
     )
     return json_response(
         {**public_json(view), "rating_open": await rating_open(ctx, view.ticket.id)}
@@ -100,7 +103,10 @@ async def rate_ticket(request: web.Request) -> web.Response:
     """The writer rates the reply (1 非常满意 … 5 非常不满意) with the ticket's query code."""
     ctx = request.app[CONTEXT]
     view = await find_by_query_code(
-        ctx, request.match_info["number"], request.query.get("code", "")
+        ctx,
+        request.match_info["number"],
+        request.query.get("code", ""),
+        client=request.remote or "unknown",
     )
     body = parse_body(RatingBody, await read_json_object(request))
     rating = await ratings.rate(

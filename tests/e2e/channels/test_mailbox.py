@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import FormData
 from sqlalchemy import select
 
 from dispatch.service import dispatch_to
+from hotline.clock import FixedClock
 from hotline.domain.lifecycle import SYSTEM, Reply, Sign
 from hotline.services.tickets import perform
 from hotline.storage.attachments import Attachment
@@ -187,3 +189,26 @@ async def test_api_bad_input(client: Client) -> None:
         client, {**LETTER, "content": "完全不同的另一件事情内容"}, **{"Idempotency-Key": "x"}
     )
     assert conflict.status == 409
+
+
+async def test_guessing_query_codes_is_refused_for_a_while(
+    client: Client, clock: FixedClock
+) -> None:
+    """20 failed lookups from one address within 15 minutes: 429 with Retry-After, even for the
+    right code, on the API and the query page alike; after the window the writer gets in."""
+    receipt = await (await post_letter(client, LETTER, **{"Idempotency-Key": "guess"})).json()
+    number, code = receipt["number"], receipt["query_code"]
+    for i in range(20):
+        wrong = f"{i:02d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) + "AAAAAA"
+        response = await client.get(f"/api/v1/public/tickets/{number}", params={"code": wrong})
+        assert response.status == 404
+    refused = await client.get(f"/api/v1/public/tickets/{number}", params={"code": code})
+    assert refused.status == 429
+    assert (await refused.json())["error"]["code"] == "too_many_requests"
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
+    page = await client.get("/mailbox/query", params={"number": number, "code": code})
+    assert page.status == 429 and "查询失败次数过多" in await page.text()
+
+    clock.advance(timedelta(minutes=16))
+    allowed = await client.get(f"/api/v1/public/tickets/{number}", params={"code": code})
+    assert allowed.status == 200
