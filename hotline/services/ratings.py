@@ -182,27 +182,43 @@ async def on_reply(ctx: Context, session: AsyncSession, change: TicketChange) ->
 async def survey_in_call(ctx: Context, call_sid: str) -> int | None:
     """The invitation to rate at the end of this call, if the agent answered the caller's
     matter on the spot (the latest such ticket of the call, not yet asked): marked as sent
-    (by this call), so that no survey call or SMS follows."""
+    (by this call), so that no survey call or SMS follows.
+
+    Read from the few invitations still waiting to be sent (a direct answer's, for
+    ``after_call_survey_minutes``), then their tickets' contacts: never a scan of contacts."""
     async with ctx.db.sessions() as session, session.begin():
-        invitation = await session.scalar(
-            select(RatingInvitation)
-            .join(Ticket, Ticket.id == RatingInvitation.ticket_id)
-            .join(Contact, Contact.ticket_id == Ticket.id)
-            .where(
-                Contact.channel == Channel.PHONE.value,
-                # the call's own contact, or a second matter in the same call (CallSid:key)
-                or_(
-                    Contact.channel_ref == call_sid,
-                    Contact.channel_ref.startswith(f"{call_sid}:", autoescape=True),
-                ),
-                Ticket.status == Status.ANSWERED.value,
-                RatingInvitation.status == "pending",
-                RatingInvitation.sent_count == 0,
+        waiting = list(
+            await session.scalars(
+                select(RatingInvitation)
+                .where(
+                    RatingInvitation.status == "pending",
+                    RatingInvitation.sent_count == 0,
+                    RatingInvitation.channel.in_(("phone", "sms")),
+                    RatingInvitation.resend_at.is_not(None),
+                )
+                .order_by(RatingInvitation.id.desc())
+                .with_for_update()
             )
-            .order_by(RatingInvitation.id.desc())
-            .limit(1)
-            .with_for_update(of=RatingInvitation)
         )
+        if not waiting:
+            return None
+        of_call = set(
+            await session.scalars(
+                select(Contact.ticket_id)
+                .join(Ticket, Ticket.id == Contact.ticket_id)
+                .where(
+                    Contact.ticket_id.in_(sorted({i.ticket_id for i in waiting})),
+                    Contact.channel == Channel.PHONE.value,
+                    # the call's own contact, or a second matter in the same call (CallSid:key)
+                    or_(
+                        Contact.channel_ref == call_sid,
+                        Contact.channel_ref.startswith(f"{call_sid}:", autoescape=True),
+                    ),
+                    Ticket.status == Status.ANSWERED.value,
+                )
+            )
+        )
+        invitation = next((i for i in waiting if i.ticket_id in of_call), None)
         if invitation is None:
             return None
         now = ctx.clock.now()
