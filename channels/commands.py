@@ -48,6 +48,11 @@ def _normal(text: str) -> str:
 
 
 @lru_cache(maxsize=32)
+def _words(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_normal(w) for w in words)
+
+
+@lru_cache(maxsize=32)
 def _query_re(prefix: str, words: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(_normal(w)) for w in sorted(words, key=len, reverse=True))
     return re.compile(
@@ -67,9 +72,9 @@ def parse_command(
     body = _normal(text)
     if not body:
         return None
-    if body in {_normal(w) for w in opt_out_words}:
+    if body in _words(opt_out_words):
         return OptOut()
-    if body in {_normal(w) for w in opt_in_words}:
+    if body in _words(opt_in_words):
         return OptIn()
     digit = _RATING.match(body)
     if digit is not None:

@@ -22,13 +22,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from channels.config import ChannelsConfig
 from hotline.calendar import to_shanghai
 from hotline.domain.vocabulary import FINAL_STATUSES, Channel, Status
 from hotline.services.context import Context
 from hotline.services.hooks import NewTicket, TicketChange
-from hotline.services.outbox import Outgoing, enqueue
+from hotline.services.outbox import Outgoing, enqueue, enqueue_in
 from hotline.storage.attachments import Attachment
 from hotline.storage.citizens import Citizen, Contact
 from hotline.storage.tickets import ExtensionRequest, Ticket
@@ -70,19 +71,19 @@ class Notifier:
 
     # -- intake ------------------------------------------------------------------------------
 
-    async def on_intake(self, session: AsyncSession, tickets: Sequence[NewTicket]) -> None:
+    def on_intake(self, session: Session, tickets: Sequence[NewTicket]) -> None:
         now = self.ctx.clock.now()
         notify_for = set(self.config.sms.notify_accepted_for)
         wanted: list[NewTicket] = []
         for t in tickets:
             data = t.value.hook_data
             if data:
-                await self._store_hook_data(session, t, now)
+                self._store_hook_data(session, t, now)
             if t.value.channel in notify_for and t.citizen_id is not None:
                 wanted.append(t)
         if not wanted:
             return
-        phones = await _phones(session, {t.citizen_id for t in wanted if t.citizen_id})
+        phones = _phones(session, {t.citizen_id for t in wanted if t.citizen_id})
         messages = []
         for t in wanted:
             phone = phones.get(t.citizen_id or 0)
@@ -105,13 +106,13 @@ class Notifier:
                     citizen_id=t.citizen_id,
                 )
             )
-        await enqueue(session, messages, now)
+        enqueue_in(session, messages, now)
 
-    async def _store_hook_data(self, session: AsyncSession, t: NewTicket, now: datetime) -> None:
+    def _store_hook_data(self, session: Session, t: NewTicket, now: datetime) -> None:
         data = t.value.hook_data
         code = data.get("query_code")
         if isinstance(code, str) and code:
-            await session.execute(
+            session.execute(
                 update(Ticket)
                 .where(Ticket.id == t.ticket_id)
                 .values(query_code_hash=query_code_hash(t.number, code))
@@ -131,7 +132,7 @@ class Notifier:
                 )
             )
         if files:
-            await session.flush()
+            session.flush()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -262,11 +263,11 @@ class Notifier:
         return messages
 
 
-async def _phones(session: AsyncSession, citizen_ids: set[int]) -> dict[int, str]:
+def _phones(session: Session, citizen_ids: set[int]) -> dict[int, str]:
     """Phones of these citizens that may get notification SMS (E.164, not opted out)."""
     if not citizen_ids:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(Citizen.id, Citizen.phone).where(
             Citizen.id.in_(citizen_ids),
             Citizen.phone.is_not(None),

@@ -33,6 +33,7 @@ def bootstrap(
         settings.database_url,
         echo=settings.config.database.echo,
         pool_size=settings.config.database.pool_size,
+        write_thread=settings.config.database.write_thread,
     )
     ctx = Context(
         settings=settings,

@@ -51,6 +51,9 @@ class DatabaseConfig(_Section):
     url: str | None = None
     echo: bool = False
     pool_size: int = Field(default=10, ge=1)
+    #: SQLite file: the intake's group commit runs on a thread with a connection of its own
+    #: (``hotline.storage.db``); off: on the serving event loop, like PostgreSQL
+    write_thread: bool = True
 
 
 class CalendarConfig(_Section):

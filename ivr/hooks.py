@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from hotline.domain.vocabulary import Channel
 from hotline.services.hooks import NewTicket
 from hotline.storage.calls import Call
 
 
-async def link_call_tickets(session: AsyncSession, tickets: Sequence[NewTicket]) -> None:
+def link_call_tickets(session: Session, tickets: Sequence[NewTicket]) -> None:
     for ticket in tickets:
         call_sid = ticket.value.payload.get("CallSid")
         if ticket.value.channel is not Channel.PHONE or not isinstance(call_sid, str):
             continue
-        await session.execute(
+        session.execute(
             update(Call)
             .where(Call.call_sid == call_sid, Call.ticket_id.is_(None))
             .values(ticket_id=ticket.ticket_id)

@@ -6,7 +6,7 @@ import functools
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.calendar import local_day
@@ -72,10 +72,15 @@ async def reserve_ticket_numbers(
     the row until it commits, so concurrent writers get disjoint ranges. Returns the day and
     the first sequence number of the range.
     """
-    day = local_day(now)
     conn = await session.connection()
+    return await conn.run_sync(reserve_numbers, now, count)
+
+
+def reserve_numbers(conn: Connection, now: datetime, count: int = 1) -> tuple[date, int]:
+    """:func:`reserve_ticket_numbers` on a synchronous connection (the intake's batch)."""
+    day = local_day(now)
     stmt = _bump_sequence(conn.dialect.name)
-    last = int((await conn.execute(stmt, {"day": f"{day:%Y%m%d}", "last": count})).scalar_one())
+    last = int(conn.execute(stmt, {"day": f"{day:%Y%m%d}", "last": count}).scalar_one())
     return day, last - count + 1
 
 

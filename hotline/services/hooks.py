@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from hotline.domain.intake import IntakeValue
 from hotline.domain.lifecycle import Event, TicketState
@@ -39,7 +40,10 @@ class TicketChange:
     event: Event
 
 
-IntakeHook = Callable[[AsyncSession, Sequence[NewTicket]], Awaitable[None]]
+#: Synchronous: the intake's batch runs as one unit of work, on SQLite's write thread or
+#: through ``run_sync`` (``hotline.storage.db.Database.write``); such a hook may run on another
+#: thread than the event loop and must touch nothing but the session and immutable settings.
+IntakeHook = Callable[[Session, Sequence[NewTicket]], None]
 EventHook = Callable[[AsyncSession, TicketChange], Awaitable[None]]
 
 

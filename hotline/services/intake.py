@@ -11,7 +11,9 @@ commits, the next contacts queue, and the next transaction writes all of them wi
 multi-row statement per table. A caller's result is given only after its transaction
 committed. If a shared transaction fails, its contacts are retried one by one, so one bad
 contact never costs the others. A single caller pays nothing for this: a queue of one is
-written at once.
+written at once. The transaction is one synchronous unit of work (``Database.write``): on a
+SQLite file it runs on the database's write thread, so the serving loop goes on taking requests
+while it commits; the intake hooks run inside it and are synchronous too.
 
 Nothing a citizen sent is dropped. What cannot be used as given (a phone that does not parse,
 an unknown division or category, a missing type, empty text) is kept as sent, in the contact's
@@ -30,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from hotline.domain.errors import Conflict, DomainError
 from hotline.domain.intake import IntakeResult, IntakeValue
@@ -39,7 +41,7 @@ from hotline.domain.numbers import format_number
 from hotline.domain.phones import Phone, normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, ActorKind, Status
 from hotline.services.context import Context
-from hotline.services.history import chained_event, reserve_ticket_numbers
+from hotline.services.history import chained_event, reserve_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
@@ -260,11 +262,20 @@ class _Writer:
         if len(self._drains) < self._parallel:
             task = asyncio.create_task(self._drain())
             self._drains.add(task)
-            task.add_done_callback(self._drains.discard)
-        # shield: a caller that goes away (a dropped HTTP request) does not stop the write
-        return await asyncio.shield(future)
+        # A caller that goes away (a dropped HTTP request) cancels only its own future: the
+        # write is the drain task's, and the drain skips futures that are already done.
+        return await future
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_queue()
+        finally:
+            # Leaves the set in the same step as it saw the queue empty: a contact queued
+            # after this starts a drain of its own (a done-callback would run a step later,
+            # after a caller woken by the last result may already have queued the next one).
+            self._drains.discard(asyncio.current_task())
+
+    async def _drain_queue(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
@@ -350,7 +361,7 @@ async def find_contact(
 ) -> tuple[IntakeResult, str] | None:
     """What an earlier contact with this key made, and the text it carried."""
     async with ctx.db.sessions() as session:
-        found = await _existing(session, {(channel, channel_ref)})
+        found = await session.run_sync(_existing, {(channel, channel_ref)})
     earlier = found.get((channel, channel_ref))
     return earlier.result() if earlier else None
 
@@ -365,15 +376,15 @@ class ContactState:
 
 async def contact_state(ctx: Context, channel: str, channel_ref: str) -> ContactState | None:
     async with ctx.db.sessions() as session:
-        found = (await _existing(session, {(channel, channel_ref)})).get((channel, channel_ref))
+        found = (await session.run_sync(_existing, {(channel, channel_ref)})).get(
+            (channel, channel_ref)
+        )
     if found is None:
         return None
     return ContactState(found.ticket_id is not None, found.payload)
 
 
-async def _existing(
-    session: AsyncSession, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], _Earlier]:
+def _existing(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Earlier]:
     params: dict[str, Any]
     if len(keys) == 1:
         ((channel, ref),) = keys
@@ -388,7 +399,7 @@ async def _existing(
         (row.channel, row.channel_ref): _Earlier(
             row.id, row.ticket_id, row.number, row.status, row.content, dict(row.payload or {})
         )
-        for row in await session.execute(stmt, params)
+        for row in session.execute(stmt, params)
         if (row.channel, row.channel_ref) in keys
     }
 
@@ -397,41 +408,46 @@ async def _existing(
 
 
 async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
+    """One transaction for these contacts: on SQLite's write thread, or through ``run_sync``
+    (``Database.write``). Synchronous from here down, hooks included."""
+    return await ctx.db.write(_write_batch_in, ctx, items)
+
+
+def _write_batch_in(session: Session, ctx: Context, items: list[_Item]) -> list[Outcome]:
     now = ctx.clock.now()
     outcomes: list[Outcome | None] = [None] * len(items)
-    async with ctx.db.sessions() as session, session.begin():
-        earlier = await _existing(session, {item.key for item in items})
-        fresh: list[int] = []
-        first: dict[tuple[str, str], int] = {}
-        for i, item in enumerate(items):
-            made = earlier[item.key].result() if item.key in earlier else None
-            if made is not None:
-                outcomes[i] = _repeat(made, item)
-            elif item.key not in first:
-                first[item.key] = i
-                fresh.append(i)
-        pending = {key: e for key, e in earlier.items() if e.ticket_id is None}
-        joins = await _follow_ups(session, [(i, items[i]) for i in fresh], pending)
-        for i, number in joins.items():
-            outcomes[i] = _Joins(number)
-        fresh = [i for i in fresh if i not in joins]
-        if fresh:
-            written = await _write_new(ctx, session, [items[i] for i in fresh], now, pending)
-            for i, result in zip(fresh, written, strict=True):
-                outcomes[i] = result
-        for i, item in enumerate(items):
-            if outcomes[i] is None:  # the same contact twice in one batch
-                twin = outcomes[first[item.key]]
-                if isinstance(twin, _Joins):
-                    outcomes[i] = twin
-                    continue
-                assert isinstance(twin, IntakeResult)  # noqa: S101 - written just above
-                outcomes[i] = _repeat((twin, items[first[item.key]].value.content), item)
+    earlier = _existing(session, {item.key for item in items})
+    fresh: list[int] = []
+    first: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(items):
+        made = earlier[item.key].result() if item.key in earlier else None
+        if made is not None:
+            outcomes[i] = _repeat(made, item)
+        elif item.key not in first:
+            first[item.key] = i
+            fresh.append(i)
+    pending = {key: e for key, e in earlier.items() if e.ticket_id is None}
+    joins = _follow_ups(session, [(i, items[i]) for i in fresh], pending)
+    for i, number in joins.items():
+        outcomes[i] = _Joins(number)
+    fresh = [i for i in fresh if i not in joins]
+    if fresh:
+        written = _write_new(ctx, session, [items[i] for i in fresh], now, pending)
+        for i, result in zip(fresh, written, strict=True):
+            outcomes[i] = result
+    for i, item in enumerate(items):
+        if outcomes[i] is None:  # the same contact twice in one batch
+            twin = outcomes[first[item.key]]
+            if isinstance(twin, _Joins):
+                outcomes[i] = twin
+                continue
+            assert isinstance(twin, IntakeResult)  # noqa: S101 - written just above
+            outcomes[i] = _repeat((twin, items[first[item.key]].value.content), item)
     return [o for o in outcomes if o is not None]
 
 
-async def _follow_ups(
-    session: AsyncSession,
+def _follow_ups(
+    session: Session,
     candidates: list[tuple[int, _Item]],
     pending: dict[tuple[str, str], _Earlier],
 ) -> dict[int, str]:
@@ -445,13 +461,13 @@ async def _follow_ups(
         wanted.append((i, item, parsed.e164, window))
     if not wanted:
         return {}
-    conn = await session.connection()
+    conn = session.connection()
     params = {
         "phones": sorted({phone for _, _, phone, _ in wanted}),
         "since": min(since for _, _, _, since in wanted),
     }
     latest: dict[tuple[str, str], Any] = {}
-    for row in await conn.execute(_FOLLOW_UPS, params):
+    for row in conn.execute(_FOLLOW_UPS, params):
         latest.setdefault((row.phone, row.channel), row)
     joins: dict[int, str] = {}
     for i, item, phone, since in wanted:
@@ -461,17 +477,17 @@ async def _follow_ups(
     return joins
 
 
-async def _write_new(
+def _write_new(
     ctx: Context,
-    session: AsyncSession,
+    session: Session,
     items: list[_Item],
     now: datetime,
     pending: dict[tuple[str, str], _Earlier],
 ) -> list[IntakeResult]:
     """Tickets for new contacts. ``pending``: contacts already stored without a ticket (a call
     in progress), which get their ticket instead of a second contact row."""
-    citizens = await _citizen_ids(session, items, now)
-    day, first_seq = await reserve_ticket_numbers(session, now, len(items))
+    citizens = _citizen_ids(session, items, now)
+    day, first_seq = reserve_numbers(session.connection(), now, len(items))
     prefix = ctx.config.city.ticket_prefix
     numbers = [format_number(prefix, day, first_seq + n) for n in range(len(items))]
     events = []
@@ -488,9 +504,9 @@ async def _write_new(
         {**_ticket_row(item, number, citizen, now), "history_hash": values["hash"]}
         for item, number, citizen, values in zip(items, numbers, citizens, chained, strict=True)
     ]
-    conn = await session.connection()
-    ids = {row.number: row.id for row in await conn.execute(_INSERT_TICKET, ticket_rows)}
-    await conn.execute(
+    conn = session.connection()
+    ids = {row.number: row.id for row in conn.execute(_INSERT_TICKET, ticket_rows)}
+    conn.execute(
         _INSERT_EVENT,
         [{"ticket_id": ids[n], **v} for n, v in zip(numbers, chained, strict=True)],
     )
@@ -501,12 +517,12 @@ async def _write_new(
         if item.key not in pending
     ]
     if new_contacts:
-        for row in await conn.execute(_INSERT_CONTACT, new_contacts):
+        for row in conn.execute(_INSERT_CONTACT, new_contacts):
             contact_ids[(row.channel, row.channel_ref)] = row.id
     for item, number, citizen in zip(items, numbers, citizens, strict=True):
         if item.key in pending:
             stored = pending[item.key]
-            await conn.execute(
+            conn.execute(
                 update(CONTACTS)
                 .where(CONTACTS.c.id == stored.contact_id)
                 .values(
@@ -528,7 +544,7 @@ async def _write_new(
         for item, number, citizen, event in zip(items, numbers, citizens, events, strict=True)
     ]
     for hook in ctx.hooks.on_intake:
-        await hook(session, made)
+        hook(session, made)
     return [
         IntakeResult(
             contact_id=t.contact_id,
@@ -620,9 +636,7 @@ def _citizen_fields(item: _Item, phone: Phone | None, now: datetime) -> dict[str
     }
 
 
-async def _citizen_ids(
-    session: AsyncSession, items: list[_Item], now: datetime
-) -> list[int | None]:
+def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[int | None]:
     """Upsert citizens known by phone (one statement); others get a record each."""
     by_phone: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -637,10 +651,10 @@ async def _citizen_ids(
                 fields[flag] = fields[flag] or seen[flag]
         by_phone[phone.e164] = fields
     ids: dict[str, int] = {}
-    conn = await session.connection()
+    conn = session.connection()
     if by_phone:
         upsert = _upsert_citizen(conn.dialect.name)
-        ids = {row.phone: row.id for row in await conn.execute(upsert, list(by_phone.values()))}
+        ids = {row.phone: row.id for row in conn.execute(upsert, list(by_phone.values()))}
     result: list[int | None] = []
     for item in items:
         phone = item.checked.phone
@@ -649,7 +663,7 @@ async def _citizen_ids(
         elif phone is not None or item.value.name:
             # Without a usable number there is nothing to recognise the citizen by.
             fields = _citizen_fields(item, phone, now)
-            result.append((await conn.execute(_INSERT_CITIZEN, fields)).scalar_one())
+            result.append(conn.execute(_INSERT_CITIZEN, fields).scalar_one())
         else:
             result.append(None)
     return result
@@ -663,7 +677,7 @@ async def _attach(ctx: Context, item: _Item) -> IntakeResult | None:
     now = ctx.clock.now()
     try:
         async with ctx.db.sessions() as session, session.begin():
-            earlier = (await _existing(session, {item.key})).get(item.key)
+            earlier = (await session.run_sync(_existing, {item.key})).get(item.key)
             made = earlier.result() if earlier else None
             if made is not None:
                 outcome = _repeat(made, item)
@@ -673,7 +687,7 @@ async def _attach(ctx: Context, item: _Item) -> IntakeResult | None:
             loaded = await load_for_update(session, item.value.attach_to or "")
             if loaded is None or Status(loaded.row.status) not in OPEN_STATUSES:
                 return None
-            (citizen_id,) = await _citizen_ids(session, [item], now)
+            (citizen_id,) = await session.run_sync(_citizen_ids, [item], now)
             conn = await session.connection()
             row = _contact_row(item, citizen_id, loaded.row.id, now)
             contact_id = (await conn.execute(_INSERT_CONTACT, row)).scalar_one()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -85,11 +86,18 @@ def decode(payload: str) -> list[LiveEvent]:
 
 async def publish(ctx: Context, session: AsyncSession, *events: LiveEvent) -> None:
     """Publish ``events`` when the session's transaction commits (dropped if it rolls back)."""
+    if events:
+        await session.run_sync(publish_in, ctx, *events)
+
+
+def publish_in(session: Session, ctx: Context, *events: LiveEvent) -> None:
+    """:func:`publish` on a synchronous session (the intake's batch, maybe on another thread:
+    the hubs hand what they get to their own loop)."""
     if not events:
         return
     if dialect_of(session) == "postgresql":
         for payload in encode(events):
-            await session.execute(
+            session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": CHANNEL, "payload": payload},
             )
@@ -99,9 +107,8 @@ async def publish(ctx: Context, session: AsyncSession, *events: LiveEvent) -> No
     pending.extend((ctx.settings.database_url, e) for e in events)
     if not info.get(_LISTENING):
         info[_LISTENING] = True
-        sync = session.sync_session
-        event.listen(sync, "after_commit", _deliver_pending)
-        event.listen(sync, "after_rollback", _drop_pending)
+        event.listen(session, "after_commit", _deliver_pending)
+        event.listen(session, "after_rollback", _drop_pending)
 
 
 def _deliver_pending(session: Session) -> None:
@@ -110,7 +117,9 @@ def _deliver_pending(session: Session) -> None:
     for url, item in pending:
         by_url.setdefault(url, []).append(item)
     for url, items in by_url.items():
-        for hub in list(_local_hubs.get(url, ())):
+        with _hubs_lock:  # the intake's write thread delivers too
+            hubs = list(_local_hubs.get(url, ()))
+        for hub in hubs:
             hub.deliver(items)
 
 
@@ -120,6 +129,7 @@ def _drop_pending(session: Session) -> None:
 
 #: SQLite: the hubs of this process by database URL (weak: a closed app's hub goes away)
 _local_hubs: dict[str, weakref.WeakSet[Hub]] = {}
+_hubs_lock = threading.Lock()
 
 
 # -- what is published -------------------------------------------------------------------------
@@ -188,8 +198,8 @@ async def publish_agents(ctx: Context, session: AsyncSession, *agents: AgentStat
 def install(ctx: Context) -> None:
     """Publish every new ticket and every lifecycle event (called by ``hotline.bootstrap``)."""
 
-    async def on_intake(session: AsyncSession, tickets: Sequence[NewTicket]) -> None:
-        await publish(ctx, session, *(new_ticket_event(t) for t in tickets))
+    def on_intake(session: Session, tickets: Sequence[NewTicket]) -> None:
+        publish_in(session, ctx, *(new_ticket_event(t) for t in tickets))
 
     async def on_event(session: AsyncSession, change: TicketChange) -> None:
         await publish(ctx, session, ticket_event(change))
@@ -241,11 +251,22 @@ class Subscription:
         return await self.queue.get()
 
 
+def _running(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 class Hub:
     """Fan-out of the live events to this app's subscribers (its WebSockets)."""
 
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        #: the loop the subscribers wait on (events committed on another thread go through it)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         #: events delivered since the hub opened (for metrics and tests)
         self.delivered = 0
         self.connected = True
@@ -265,6 +286,11 @@ class Hub:
 
     def deliver(self, events: list[LiveEvent]) -> None:
         if not events:
+            return
+        loop = self._loop
+        if loop is not None and not _running(loop):  # committed by the intake's thread
+            with contextlib.suppress(RuntimeError):  # a closed loop has nobody to tell
+                loop.call_soon_threadsafe(self.deliver, events)
             return
         self.delivered += len(events)
         batch = Batch.of(events)
@@ -358,11 +384,13 @@ async def open_hub(ctx: Context) -> AsyncIterator[Hub]:
         finally:
             await listener.stop()
         return
-    hubs = _local_hubs.setdefault(url, weakref.WeakSet())
-    hubs.add(hub)
+    with _hubs_lock:
+        hubs = _local_hubs.setdefault(url, weakref.WeakSet())
+        hubs.add(hub)
     try:
         yield hub
     finally:
-        hubs.discard(hub)
-        if not hubs:
-            _local_hubs.pop(url, None)
+        with _hubs_lock:
+            hubs.discard(hub)
+            if not hubs:
+                _local_hubs.pop(url, None)

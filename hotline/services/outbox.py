@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from hotline.calendar import to_shanghai
 from hotline.domain.errors import IllegalTransition, InvalidField, NotFound
@@ -70,6 +71,12 @@ class Outgoing:
 
 async def enqueue(session: AsyncSession, messages: Sequence[Outgoing], now: datetime) -> None:
     """Queue ``messages`` in the caller's transaction; a key already queued is left alone."""
+    if messages:
+        await session.run_sync(enqueue_in, messages, now)
+
+
+def enqueue_in(session: Session, messages: Sequence[Outgoing], now: datetime) -> None:
+    """:func:`enqueue` on a synchronous session (the intake's batch)."""
     if not messages:
         return
     rows: list[dict[str, Any]] = [
@@ -95,7 +102,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[Outgoing], now: date
     stmt = dialect_insert(dialect_of(session), OutboxMessage).on_conflict_do_nothing(
         index_elements=[OutboxMessage.key]
     )
-    await session.execute(stmt, rows)
+    session.execute(stmt, rows)
 
 
 # -- senders ---------------------------------------------------------------------------------

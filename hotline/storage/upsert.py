@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 
 def dialect_insert(dialect_name: str, table: Any) -> Any:
@@ -17,5 +18,5 @@ def dialect_insert(dialect_name: str, table: Any) -> Any:
     raise NotImplementedError(f"unsupported database dialect: {dialect_name}")
 
 
-def dialect_of(session: AsyncSession) -> str:
+def dialect_of(session: AsyncSession | Session) -> str:
     return session.get_bind().dialect.name

@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlparse
 
 import structlog
 from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from hotline.services import webhooks
@@ -51,10 +52,17 @@ async def twilio_form(request: web.Request) -> dict[str, str]:
     if not signature:
         raise web.HTTPForbidden(text="missing X-Twilio-Signature")
     form = await request.post()
-    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    # The signature covers every value of a repeated field: the library reads them with
+    # ``getall`` from a multidict (for a plain dict it tries two other APIs first, raising).
+    signed: MultiDictProxy[str] | MultiDict[str]
+    if all(isinstance(v, str) for v in form.values()):
+        signed = form  # type: ignore[assignment] # only strings, as just checked
+    else:  # a file part: not Twilio's; its name and text fields are all that can be checked
+        signed = MultiDict((k, v) for k, v in form.items() if isinstance(v, str))
     url = public_base(request) + request.rel_url.raw_path_qs
-    if not signature_valid(token, url, params, signature):
+    if not signature_valid(token, url, signed, signature):
         raise web.HTTPForbidden(text="bad X-Twilio-Signature")
+    params = {k: v for k, v in signed.items()}
     request[TWILIO_FORM] = params
     return params
 

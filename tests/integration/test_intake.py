@@ -77,6 +77,26 @@ async def test_concurrent_deliveries_of_one_message_make_one_ticket(ctx: Context
     assert await count(ctx, Contact) == 1
 
 
+async def test_a_caller_that_goes_away_does_not_lose_its_contact(ctx: Context) -> None:
+    """A dropped HTTP request cancels its caller; what the citizen sent is still written."""
+    await ctx.reference.get()  # cached: take_in goes straight to the queue
+    callers = [asyncio.create_task(take_in(ctx, sms(ctx, f"SM-gone-{i}"))) for i in range(6)]
+    await asyncio.sleep(0)  # all six queued for the group commit, none answered yet
+    assert not any(task.done() for task in callers)
+    for task in callers[::2]:
+        task.cancel()
+    done = await asyncio.gather(*callers, return_exceptions=True)
+    assert [isinstance(d, asyncio.CancelledError) for d in done] == [True, False] * 3
+    for _ in range(100):
+        if await count(ctx, Contact) == 6:
+            break
+        await asyncio.sleep(0.01)
+    assert await count(ctx, Contact) == 6
+    assert await count(ctx, Ticket) == 6
+    again = await take_in(ctx, sms(ctx, "SM-gone-0"))  # the carrier's retry finds it
+    assert not again.created
+
+
 async def test_same_id_with_different_content_is_a_conflict(ctx: Context) -> None:
     await take_in(ctx, sms(ctx, "SM-x", "第一条"))
     with pytest.raises(Conflict):

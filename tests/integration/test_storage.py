@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import Channel, TicketType
@@ -99,3 +103,76 @@ async def test_timestamps_come_back_aware_in_utc(ctx: Context) -> None:
         event = (await session.scalars(select(TicketEvent))).one()
     assert event.at.tzinfo is not None
     assert event.at == ctx.clock.now()
+
+
+def _add_sequence(session: Session, code: str) -> str:
+    session.execute(
+        text("INSERT INTO ticket_number_sequences (day, last) VALUES (:day, 7)"), {"day": code}
+    )
+    return threading.current_thread().name
+
+
+async def _sequence(ctx: Context, day: str) -> int | None:
+    async with ctx.db.sessions() as session:
+        found = await session.scalar(
+            text("SELECT last FROM ticket_number_sequences WHERE day = :day"), {"day": day}
+        )
+    return None if found is None else int(found)
+
+
+async def test_a_unit_of_work_commits_on_the_write_thread(ctx: Context) -> None:
+    """SQLite file: ``Database.write`` runs on the write thread; elsewhere on the loop."""
+    thread = await ctx.db.write(_add_sequence, "w1")
+    if ctx.db.dialect == "sqlite":
+        assert ctx.db.write_thread is not None
+        assert thread.startswith("hotline-write")
+    else:
+        assert ctx.db.write_thread is None
+        assert thread == threading.current_thread().name
+    assert await _sequence(ctx, "w1") == 7  # committed, seen by the serving engine
+
+
+async def test_a_unit_of_work_that_fails_leaves_nothing(ctx: Context) -> None:
+    def fails(session: Session) -> None:
+        _add_sequence(session, "w2")
+        raise RuntimeError("after the insert")
+
+    with pytest.raises(RuntimeError, match="after the insert"):
+        await ctx.db.write(fails)
+    assert await _sequence(ctx, "w2") is None
+
+
+async def test_an_in_memory_database_writes_on_its_loop() -> None:
+    db = create_database("sqlite+aiosqlite://", write_thread=True)
+    try:
+        assert db.write_thread is None
+        assert await db.write(lambda s: s.execute(text("SELECT 41 + 1")).scalar_one()) == 42
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the write thread is SQLite's")
+async def test_dispose_finishes_what_was_handed_to_the_write_thread(
+    database_url: str,
+) -> None:
+    db = create_database(database_url, write_thread=True)
+    started = threading.Event()
+
+    def slow(session: Session) -> None:
+        started.set()
+        time.sleep(0.2)
+        _add_sequence(session, "w3")
+
+    pending = asyncio.ensure_future(db.write(slow))
+    await asyncio.to_thread(started.wait, 5)
+    await db.dispose()
+    await pending
+    check = create_database(database_url)
+    try:
+        async with check.engine.connect() as conn:
+            last = await conn.scalar(
+                text("SELECT last FROM ticket_number_sequences WHERE day='w3'")
+            )
+        assert last == 7
+    finally:
+        await check.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from hotline.web.carrier import signature_valid
@@ -41,3 +42,14 @@ def test_a_wrong_token_or_signature_is_refused() -> None:
     assert not signature_valid("another-token", url, FORM, signature)
     assert not signature_valid(TOKEN, url, FORM, signature[:-2] + "AA")
     assert not signature_valid(TOKEN, url, FORM, "")
+
+
+def test_every_value_of_a_repeated_field_is_signed() -> None:
+    """A form field sent twice: Twilio signs both values; so does the check (multidict)."""
+    url = URLS[0]
+    form = MultiDict([*FORM.items(), ("MediaUrl", "https://a.example/1"), ("MediaUrl", "b")])
+    signature = RequestValidator(TOKEN).compute_signature(url, form)
+    assert signature_valid(TOKEN, url, form, signature)
+    assert RequestValidator(TOKEN).validate(url, form, signature)
+    last_only = {**FORM, "MediaUrl": "b"}
+    assert not signature_valid(TOKEN, url, last_only, signature)
