@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
 
 from hotline.bootstrap import bootstrap
 from hotline.clock import SystemClock
@@ -48,7 +49,7 @@ from hotline.domain.intake import IntakeValue
 from hotline.domain.numbers import format_number
 from hotline.domain.vocabulary import Channel, TicketType
 from hotline.services.context import Context
-from hotline.services.history import reserve_ticket_numbers
+from hotline.services.history import reserve_numbers
 from hotline.services.intake import take_in
 from hotline.services.seed import seed_demo
 from hotline.storage import migrate
@@ -95,105 +96,109 @@ _CONTACT = insert(CONTACTS)
 
 async def raw_insert(ctx: Context, batch: list[IntakeValue]) -> None:
     """The same rows with prebuilt Core inserts, one transaction per batch: the database's own
-    cost for what the service writes. What the service adds is the difference."""
-    now = ctx.clock.now()
-    async with ctx.db.sessions() as session, session.begin():
-        conn = await session.connection()
-        citizens = {
-            row.phone: row.id
-            for row in await conn.execute(
-                _CITIZEN,
-                [
-                    {
-                        "phone": v.phone,
-                        "phone_raw": v.phone,
-                        "name": None,
-                        "real_name": False,
-                        "wants_confidential": False,
-                        "needs_assistance": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for v in batch
-                ],
-            )
-        }
-        day, first = await reserve_ticket_numbers(session, now, len(batch))
-        numbers = [format_number("BX", day, first + i) for i in range(len(batch))]
-        tickets = {
-            row.number: row.id
-            for row in await conn.execute(
-                _TICKET,
-                [
-                    {
-                        "number": n,
-                        "type": v.type.value if v.type else None,
-                        "category_code": v.category,
-                        "title": None,
-                        "content": v.content,
-                        "address": None,
-                        "division_code": v.division,
-                        "street_code": None,
-                        "latitude": None,
-                        "longitude": None,
-                        "urgency": "normal",
-                        "status": "received",
-                        "origin_channel": v.channel.value,
-                        "citizen_id": citizens[v.phone],
-                        "confidential": False,
-                        "supervision_level": 0,
-                        "repeat_count": 0,
-                        "reopen_count": 0,
-                        "returns_approved": 0,
-                        "merged_into_id": None,
-                        "due_at": None,
-                        "suspension": None,
-                        "closed_at": None,
-                        "triage_reasons": [],
-                        "received_at": v.received_at,
-                        "created_at": now,
-                        "updated_at": now,
-                        "version": 1,
-                    }
-                    for n, v in zip(numbers, batch, strict=True)
-                ],
-            )
-        }
-        await conn.execute(
-            _EVENT,
+    cost for what the service writes. What the service adds is the difference. The transaction
+    goes the service's way (``Database.write``: SQLite's write thread, else ``run_sync``), so
+    the two differ only in what they do, not in how they reach the database."""
+    await ctx.db.write(_raw_rows, ctx.clock.now(), batch)
+
+
+def _raw_rows(session: Session, now: datetime, batch: list[IntakeValue]) -> None:
+    conn = session.connection()
+    citizens = {
+        row.phone: row.id
+        for row in conn.execute(
+            _CITIZEN,
             [
                 {
-                    "ticket_id": tickets[n],
-                    "seq": 1,
-                    "at": now,
-                    "actor_kind": "citizen",
-                    "actor_id": "sms",
-                    "actor_department": None,
-                    "action": "received",
-                    "status_before": None,
-                    "status_after": "received",
-                    "note": "手机短信",
-                    "data": {"number": n, "channel": "sms"},
+                    "phone": v.phone,
+                    "phone_raw": v.phone,
+                    "name": None,
+                    "real_name": False,
+                    "wants_confidential": False,
+                    "needs_assistance": False,
+                    "created_at": now,
+                    "updated_at": now,
                 }
-                for n in numbers
+                for v in batch
             ],
         )
-        await conn.execute(
-            _CONTACT,
+    }
+    day, first = reserve_numbers(conn, now, len(batch))
+    numbers = [format_number("BX", day, first + i) for i in range(len(batch))]
+    tickets = {
+        row.number: row.id
+        for row in conn.execute(
+            _TICKET,
             [
                 {
-                    "channel": v.channel.value,
-                    "channel_ref": "raw-" + v.channel_ref,
+                    "number": n,
+                    "type": v.type.value if v.type else None,
+                    "category_code": v.category,
+                    "title": None,
+                    "content": v.content,
+                    "address": None,
+                    "division_code": v.division,
+                    "street_code": None,
+                    "latitude": None,
+                    "longitude": None,
+                    "urgency": "normal",
+                    "status": "received",
+                    "origin_channel": v.channel.value,
                     "citizen_id": citizens[v.phone],
-                    "ticket_id": tickets[n],
+                    "confidential": False,
+                    "supervision_level": 0,
+                    "repeat_count": 0,
+                    "reopen_count": 0,
+                    "returns_approved": 0,
+                    "merged_into_id": None,
+                    "due_at": None,
+                    "suspension": None,
+                    "closed_at": None,
+                    "triage_reasons": [],
                     "received_at": v.received_at,
                     "created_at": now,
-                    "content": v.content,
-                    "payload": v.payload,
+                    "updated_at": now,
+                    "version": 1,
                 }
                 for n, v in zip(numbers, batch, strict=True)
             ],
         )
+    }
+    conn.execute(
+        _EVENT,
+        [
+            {
+                "ticket_id": tickets[n],
+                "seq": 1,
+                "at": now,
+                "actor_kind": "citizen",
+                "actor_id": "sms",
+                "actor_department": None,
+                "action": "received",
+                "status_before": None,
+                "status_after": "received",
+                "note": "手机短信",
+                "data": {"number": n, "channel": "sms"},
+            }
+            for n in numbers
+        ],
+    )
+    conn.execute(
+        _CONTACT,
+        [
+            {
+                "channel": v.channel.value,
+                "channel_ref": "raw-" + v.channel_ref,
+                "citizen_id": citizens[v.phone],
+                "ticket_id": tickets[n],
+                "received_at": v.received_at,
+                "created_at": now,
+                "content": v.content,
+                "payload": v.payload,
+            }
+            for n, v in zip(numbers, batch, strict=True)
+        ],
+    )
 
 
 async def raw_batches(ctx: Context, items: list[IntakeValue], concurrency: int) -> float:
