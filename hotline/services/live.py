@@ -293,6 +293,8 @@ class Hub:
                 loop.call_soon_threadsafe(self.deliver, events)
             return
         self.delivered += len(events)
+        if not self._subscribers:  # nobody to write the message for
+            return
         batch = Batch.of(events)
         for sub in list(self._subscribers):
             sub.put(batch)
