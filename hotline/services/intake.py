@@ -399,7 +399,7 @@ def _existing(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, s
         (row.channel, row.channel_ref): _Earlier(
             row.id, row.ticket_id, row.number, row.status, row.content, dict(row.payload or {})
         )
-        for row in session.execute(stmt, params)
+        for row in session.connection().execute(stmt, params)  # Core: no ORM execution path
         if (row.channel, row.channel_ref) in keys
     }
 

@@ -50,7 +50,6 @@ MAX_QUEUE = 1000
 LiveEvent = dict[str, Any]
 
 _PENDING = "hotline.live.pending"
-_LISTENING = "hotline.live.listening"
 
 
 def encode(events: Sequence[LiveEvent]) -> list[str]:
@@ -102,15 +101,13 @@ def publish_in(session: Session, ctx: Context, *events: LiveEvent) -> None:
                 {"channel": CHANNEL, "payload": payload},
             )
         return
-    info = session.info
-    pending: list[tuple[str, LiveEvent]] = info.setdefault(_PENDING, [])
+    pending: list[tuple[str, LiveEvent]] = session.info.setdefault(_PENDING, [])
     pending.extend((ctx.settings.database_url, e) for e in events)
-    if not info.get(_LISTENING):
-        info[_LISTENING] = True
-        event.listen(session, "after_commit", _deliver_pending)
-        event.listen(session, "after_rollback", _drop_pending)
 
 
+# Listened on every session once (a listener added per session cost more than the intake's
+# whole live-event work): a session with nothing pending pops nothing.
+@event.listens_for(Session, "after_commit")
 def _deliver_pending(session: Session) -> None:
     pending: list[tuple[str, LiveEvent]] = session.info.pop(_PENDING, [])
     by_url: dict[str, list[LiveEvent]] = {}
@@ -123,6 +120,7 @@ def _deliver_pending(session: Session) -> None:
             hub.deliver(items)
 
 
+@event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
