@@ -24,7 +24,7 @@ from hotline.domain.vocabulary import Channel
 from hotline.services import ratings
 from hotline.web import csrf
 from hotline.web.api.bodies import Body, parse_body
-from hotline.web.api.public import public_json, rating_open
+from hotline.web.api.public import lookup, public_json, rating_open
 from hotline.web.errors import read_json_object
 from hotline.web.jsonresp import json_response
 from hotline.web.keys import CONTEXT, METRICS
@@ -182,6 +182,14 @@ def _is_hex_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
+def _too_many(request: web.Request, context: dict[str, Any], exc: TooManyAttempts) -> web.Response:
+    """The query page saying when to try again (429 with Retry-After)."""
+    context["error"] = exc.message
+    page = _page(request, "mailbox/query.html", context, status=429)
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
+
+
 @routes.get("/mailbox/query")
 async def query_page(request: web.Request) -> web.Response:
     number = request.query.get("number", "").strip().upper()
@@ -189,16 +197,11 @@ async def query_page(request: web.Request) -> web.Response:
     context: dict[str, Any] = {"number": number, "code": code, "ticket": None, "error": None}
     if number or code:
         try:
-            view = await find_by_query_code(
-                request.app[CONTEXT], number, code, client=request.remote or "unknown"
-            )
+            view = await lookup(request, number, code)
         except NotFound:
             context["error"] = "未查到该工单，请核对工单编号和查询码"
         except TooManyAttempts as exc:
-            context["error"] = exc.message
-            page = _page(request, "mailbox/query.html", context, status=429)
-            page.headers["Retry-After"] = str(exc.retry_after)
-            return page
+            return _too_many(request, context, exc)
         else:
             context["ticket"] = public_json(view)
             context["rating_open"] = await rating_open(request.app[CONTEXT], view.ticket.id)
@@ -217,15 +220,12 @@ async def rate_page(request: web.Request) -> web.Response:
         return _page(request, "mailbox/query.html", context, status=403)
     ctx = request.app[CONTEXT]
     try:
-        view = await find_by_query_code(ctx, number, code, client=request.remote or "unknown")
+        view = await lookup(request, number, code)
     except NotFound:
         context["error"] = "未查到该工单，请核对工单编号和查询码"
         return _page(request, "mailbox/query.html", context, status=404)
     except TooManyAttempts as exc:
-        context["error"] = exc.message
-        page = _page(request, "mailbox/query.html", context, status=429)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return _too_many(request, context, exc)
     level = str(form.get("level", ""))
     if level not in {"1", "2", "3", "4", "5"}:
         context["error"] = "请选择一项评价"

@@ -79,15 +79,17 @@ async def rating_open(ctx: Context, ticket_id: int) -> bool:
         )
 
 
+async def lookup(request: web.Request, number: str, code: str) -> TicketView:
+    """The ticket behind a public query code, failures counted against the caller's address."""
+    return await find_by_query_code(
+        request.app[CONTEXT], number, code, client=request.remote or "unknown"
+    )
+
+
 @routes.get("/api/v1/public/tickets/{number}")
 async def public_ticket(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    view = await find_by_query_code(
-        ctx,
-        request.match_info["number"],
-        request.query.get("code", ""),
-        client=request.remote or "unknown",
-    )
+    view = await lookup(request, request.match_info["number"], request.query.get("code", ""))
     return json_response(
         {**public_json(view), "rating_open": await rating_open(ctx, view.ticket.id)}
     )
@@ -102,12 +104,7 @@ class RatingBody(Body):
 async def rate_ticket(request: web.Request) -> web.Response:
     """The writer rates the reply (1 非常满意 … 5 非常不满意) with the ticket's query code."""
     ctx = request.app[CONTEXT]
-    view = await find_by_query_code(
-        ctx,
-        request.match_info["number"],
-        request.query.get("code", ""),
-        client=request.remote or "unknown",
-    )
+    view = await lookup(request, request.match_info["number"], request.query.get("code", ""))
     body = parse_body(RatingBody, await read_json_object(request))
     rating = await ratings.rate(
         ctx, view.ticket.number, body.level, channel="mailbox", comment=body.comment
