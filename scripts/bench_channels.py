@@ -11,7 +11,10 @@ aiohttp handler (parse the form, answer fixed TwiML) in the same run, and the ra
 Each server runs in its own process (one event loop, as ``hotline serve`` does); the load comes
 from this process over real HTTP. Every request is a new message (its own MessageSid) from a new
 phone number, signed with twilio's ``RequestValidator`` before the clock starts. Throughput is
-measured closed-loop with ``--clients`` in flight; latency open-loop at half that rate.
+measured closed-loop with ``--clients`` in flight; latency open-loop at half that rate. For
+each server it also reports the CPU time (all threads) it used per request in the throughput
+phase and how busy it was (that CPU time over the elapsed time, Linux only): a server well
+below 100% was bound by the load from this process, not by its own work.
 
 The database holds the demo data and ``--history`` closed tickets (20,000) first, and on PostgreSQL
 is ``ANALYZE``d, as autovacuum keeps it in a deployment (see ``scripts/bench_intake.py``).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import socket
 import statistics
@@ -275,12 +279,32 @@ async def measure(
             await wait_up(port)
         warm = forms(min(200, n // 10), port, f"{kind[:1]}w")
         await throughput(port, warm, clients)
-        rps = await throughput(port, forms(n, port, f"{kind[:1]}t"), clients)
+        load = forms(n, port, f"{kind[:1]}t")
+        cpu_before, started = cpu_seconds(proc.pid), time.perf_counter()
+        rps = await throughput(port, load, clients)
+        cpu_used, elapsed = cpu_seconds(proc.pid) - cpu_before, time.perf_counter() - started
         lat = await latency(port, forms(max(500, n // 2), port, f"{kind[:1]}l"), rps / 2)
-        return {"rps": rps, "p99_ms": p99(lat), "p50_ms": statistics.median(lat) * 1000}
+        return {
+            "rps": rps,
+            "p99_ms": p99(lat),
+            "p50_ms": statistics.median(lat) * 1000,
+            "cpu_ms": cpu_used / n * 1000,
+            "busy": cpu_used / elapsed,
+        }
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process has used (Linux ``/proc``; NaN
+    elsewhere): per request it is the server's cost, whatever else the machine is doing, and
+    its share of the elapsed time tells whether the server or the load was the bound."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def post_probe(port: int) -> None:
@@ -312,9 +336,15 @@ async def main(args: argparse.Namespace) -> None:
     ratio = hotline["rps"] / bare["rps"]
     routing = "on" if args.with_routing else "off"
     print(f"database: {args.db}; {args.n} requests, {args.clients} clients; auto-routing {routing}")
-    print(f"{'':10} {'req/s':>9} {'p50 ms @50%':>12} {'p99 ms @50%':>12}")
+    print(
+        f"{'':10} {'req/s':>9} {'p50 ms @50%':>12} {'p99 ms @50%':>12}"
+        f" {'CPU ms/req':>11} {'server busy':>12}"
+    )
     for name, r in (("bare", bare), ("hotline", hotline)):
-        print(f"{name:10} {r['rps']:9.0f} {r['p50_ms']:12.1f} {r['p99_ms']:12.1f}")
+        print(
+            f"{name:10} {r['rps']:9.0f} {r['p50_ms']:12.1f} {r['p99_ms']:12.1f}"
+            f" {r['cpu_ms']:11.3f} {r['busy']:12.0%}"
+        )
     print(f"ratio hotline/bare: {ratio:.0%} (aim: >= 30%)")
 
 
