@@ -14,13 +14,11 @@ import hashlib
 import hmac
 import math
 import re
-import weakref
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from channels.config import MailboxConfig
 from channels.files import TYPE_LABELS, safe_filename, sniff
@@ -33,6 +31,7 @@ from hotline.domain.vocabulary import Channel, TicketType
 from hotline.services import intake, queries
 from hotline.services.context import Context
 from hotline.services.secrets import derive_key
+from hotline.storage.lookups import LookupFailure
 from hotline.storage.tickets import Ticket
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -180,34 +179,32 @@ async def submit(ctx: Context, letter: Letter, ref: str) -> Submitted:
     return Submitted(result.number, code, result.created)
 
 
-class _Failures:
-    """Failed lookups by client address, in a sliding window (one instance's memory)."""
-
-    def __init__(self) -> None:
-        self.by_client: dict[str, deque[datetime]] = {}
-
-    def _recent(self, client: str, now: datetime, window: timedelta) -> deque[datetime]:
-        times = self.by_client.get(client)
-        if times is None:
-            if len(self.by_client) > 50_000:  # forget the quiet ones
-                for key in [k for k, v in self.by_client.items() if not v or v[-1] < now - window]:
-                    del self.by_client[key]
-            times = self.by_client[client] = deque()
-        while times and times[0] <= now - window:
-            times.popleft()
-        return times
-
-    def wait(self, client: str, now: datetime, limit: int, window: timedelta) -> int | None:
-        times = self._recent(client, now, window)
-        if len(times) < limit:
-            return None
-        return max(1, math.ceil((times[-limit] + window - now).total_seconds()))
-
-    def failed(self, client: str, now: datetime, window: timedelta) -> None:
-        self._recent(client, now, window).append(now)
+async def _lookup_wait(ctx: Context, client: str, now: datetime) -> int | None:
+    """Seconds until ``client`` may look up again (``query_max_failures`` failures within the
+    window lock it until the oldest of them leaves the window), or None. The failures are in
+    the database, so every instance counts the same ones."""
+    cfg = ctx.config.channels.mailbox
+    window = timedelta(minutes=cfg.query_window_minutes)
+    async with ctx.db.sessions() as session:
+        times = list(
+            await session.scalars(
+                select(LookupFailure.at)
+                .where(LookupFailure.client == client, LookupFailure.at > now - window)
+                .order_by(LookupFailure.at.desc())
+                .limit(cfg.query_max_failures)
+            )
+        )
+    if len(times) < cfg.query_max_failures:
+        return None
+    return max(1, math.ceil((times[-1] + window - now).total_seconds()))
 
 
-_failures: weakref.WeakKeyDictionary[Context, _Failures] = weakref.WeakKeyDictionary()
+async def _lookup_failed(ctx: Context, client: str, now: datetime) -> None:
+    """Count a failure; forget, on the way, what has left the window (by the ``at`` index)."""
+    window = timedelta(minutes=ctx.config.channels.mailbox.query_window_minutes)
+    async with ctx.db.sessions() as session, session.begin():
+        await session.execute(delete(LookupFailure).where(LookupFailure.at <= now - window))
+        session.add(LookupFailure(client=client[:64], at=now))
 
 
 async def find_by_query_code(
@@ -218,12 +215,9 @@ async def find_by_query_code(
     With ``client`` (the caller's address), too many failures from it within the window
     (``channels.mailbox.query_max_failures``) raise TooManyAttempts, even for a right code:
     guessing codes is not worth trying."""
-    cfg = ctx.config.channels.mailbox
-    window = timedelta(minutes=cfg.query_window_minutes)
     now = ctx.clock.now()
-    failures = _failures.setdefault(ctx, _Failures())
     if client is not None:
-        wait = failures.wait(client, now, cfg.query_max_failures, window)
+        wait = await _lookup_wait(ctx, client[:64], now)
         if wait is not None:
             raise TooManyAttempts(
                 f"查询失败次数过多，请{math.ceil(wait / 60)}分钟后再试", retry_after=wait
@@ -238,6 +232,6 @@ async def find_by_query_code(
             )
     if stored is None or not hmac.compare_digest(stored, query_code_hash(number, cleaned)):
         if client is not None:
-            failures.failed(client, now, window)
+            await _lookup_failed(ctx, client, now)
         raise missing
     return await queries.get_ticket(ctx, number)

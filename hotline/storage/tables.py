@@ -18,6 +18,7 @@ from hotline.storage.evaluation import (
 from hotline.storage.hotspots import Hotspot
 from hotline.storage.keys import ApiKey
 from hotline.storage.knowledge import KbArticle, KbArticleVersion
+from hotline.storage.lookups import LookupFailure
 from hotline.storage.notices import DeadlineNotice
 from hotline.storage.outbox import OutboxMessage
 from hotline.storage.reference import Category, Department, Division
@@ -68,6 +69,7 @@ __all__ = [
     "KbArticle",
     "KbArticleVersion",
     "LoginAttempt",
+    "LookupFailure",
     "OutboxMessage",
     "Rating",
     "RatingAppeal",

@@ -14,13 +14,16 @@ from sqlalchemy import select
 
 from dispatch.service import dispatch_to
 from hotline.clock import FixedClock
+from hotline.config import Settings
 from hotline.domain.lifecycle import SYSTEM, Reply, Sign
 from hotline.services.tickets import perform
 from hotline.storage.attachments import Attachment
+from hotline.storage.lookups import LookupFailure
 from hotline.storage.outbox import OutboxMessage
 from hotline.storage.tickets import Ticket
+from hotline.web.app import create_app
 from hotline.web.keys import CONTEXT
-from tests.e2e.channels.conftest import Client
+from tests.e2e.channels.conftest import Client, ClientFactory
 from tests.factories import dept
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -212,3 +215,33 @@ async def test_guessing_query_codes_is_refused_for_a_while(
     clock.advance(timedelta(minutes=16))
     allowed = await client.get(f"/api/v1/public/tickets/{number}", params={"code": code})
     assert allowed.status == 200
+
+
+async def test_every_instance_counts_the_same_failed_lookups(
+    client: Client,
+    aiohttp_client: ClientFactory,
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
+    """Two instances on one database: failures on either count for both, so an address gets
+    no more tries than with one instance; what has left the window is deleted."""
+    other = await aiohttp_client(create_app(settings, clock=clock))
+    receipt = await (await post_letter(client, LETTER, **{"Idempotency-Key": "two"})).json()
+    number, code = receipt["number"], receipt["query_code"]
+    for i in range(20):
+        wrong = f"{i:02d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) + "BBBBBB"
+        app = client if i % 2 else other
+        response = await app.get(f"/api/v1/public/tickets/{number}", params={"code": wrong})
+        assert response.status == 404
+    for app in (client, other):
+        refused = await app.get(f"/api/v1/public/tickets/{number}", params={"code": code})
+        assert refused.status == 429
+
+    clock.advance(timedelta(minutes=16))
+    late = await other.get(f"/api/v1/public/tickets/{number}", params={"code": "CCCCCCCC"})
+    assert late.status == 404  # a new failure: the twenty old ones are forgotten
+    ctx = client.app[CONTEXT]
+    async with ctx.db.sessions() as session:
+        kept = list(await session.scalars(select(LookupFailure.at)))
+    assert kept == [clock.now()]
+    assert (await client.get(f"/api/v1/public/tickets/{number}", params={"code": code})).ok
