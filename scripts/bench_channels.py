@@ -296,6 +296,26 @@ async def measure(
         await proc.wait()
 
 
+async def sms_statuses(db_url: str) -> dict[str, int]:
+    """Tickets the benchmark's texts opened, by status (with routing on, the sweep's work)."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from hotline.storage.db import create_database  # noqa: PLC0415
+
+    db = create_database(db_url)
+    try:
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT status, count(*) FROM tickets WHERE origin_channel = 'sms' "
+                    "AND closed_at IS NULL GROUP BY status"
+                )
+            )
+            return {status: int(count) for status, count in rows}
+    finally:
+        await db.dispose()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) the process has used (Linux ``/proc``; NaN
     elsewhere): per request it is the server's cost, whatever else the machine is doing, and
@@ -333,6 +353,7 @@ async def main(args: argparse.Namespace) -> None:
         hotline = await measure(
             "hotline", db_url, tmp, args.n, args.clients, args.with_routing, args.profile
         )
+        statuses = await sms_statuses(db_url)
     ratio = hotline["rps"] / bare["rps"]
     routing = "on" if args.with_routing else "off"
     print(f"database: {args.db}; {args.n} requests, {args.clients} clients; auto-routing {routing}")
@@ -346,6 +367,9 @@ async def main(args: argparse.Namespace) -> None:
             f" {r['cpu_ms']:11.3f} {r['busy']:12.0%}"
         )
     print(f"ratio hotline/bare: {ratio:.0%} (aim: >= 30%)")
+    left = statuses.pop("received", 0)
+    moved = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    print(f"SMS tickets still received (unrouted): {left}; moved on: {moved or 'none'}")
 
 
 if __name__ == "__main__":

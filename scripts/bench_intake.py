@@ -218,7 +218,7 @@ async def fill_history(ctx: Context, n: int) -> None:
         await conn.execute(
             text(
                 "UPDATE tickets SET status = 'closed', closed_at = received_at WHERE id IN "
-                "(SELECT ticket_id FROM contacts WHERE channel_ref LIKE 'history-%')"
+                "(SELECT ticket_id FROM contacts WHERE channel_ref LIKE 'raw-history-%')"
             )
         )
 
