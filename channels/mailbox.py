@@ -185,7 +185,7 @@ async def _lookup_wait(ctx: Context, client: str, now: datetime) -> int | None:
     the database, so every instance counts the same ones."""
     cfg = ctx.config.channels.mailbox
     window = timedelta(minutes=cfg.query_window_minutes)
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         times = list(
             await session.scalars(
                 select(LookupFailure.at)
@@ -226,7 +226,7 @@ async def find_by_query_code(
     cleaned = (code or "").strip().upper()
     stored = None
     if is_ticket_number(number) and _CODE_RE.match(cleaned):
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             stored = await session.scalar(
                 select(Ticket.query_code_hash).where(Ticket.number == number)
             )

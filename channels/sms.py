@@ -177,7 +177,7 @@ async def _answer(ctx: Context, result: IntakeResult) -> SmsOutcome:
 
 async def _joined_later(ctx: Context, result: IntakeResult) -> bool:
     """Whether this contact joined its ticket as a follow-up (it is not the ticket's first)."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         first = await session.scalar(
             select(func.min(Contact.id)).where(Contact.ticket_id == result.ticket_id)
         )

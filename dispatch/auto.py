@@ -138,7 +138,7 @@ async def route_ticket(ctx: Context, number: str) -> Decision:
     c = state.classification
     if c.category is None:
         return Decision(None, (), None, "-", 0.0, ("工单没有诉求分类，需人工派单",))
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         content = await session.scalar(select(Ticket.content).where(Ticket.number == number))
     built = await engine(ctx)
     return route(
@@ -155,7 +155,7 @@ class Routed:
 
 async def auto_route(ctx: Context, number: str) -> Routed:
     """Route one newly received ticket (see the module's docstring)."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         row = (
             await session.execute(
                 select(Ticket.status, Ticket.content, Ticket.address, Ticket.title).where(
@@ -223,7 +223,7 @@ async def route_received(ctx: Context, *, limit: int = 100) -> list[Routed]:
     channels = [c.value for c in ctx.config.routing.channels]
     if not ctx.config.routing.auto_dispatch or not channels:
         return []
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         numbers = list(
             await session.scalars(
                 select(Ticket.number)

@@ -360,7 +360,7 @@ async def find_contact(
     ctx: Context, channel: str, channel_ref: str
 ) -> tuple[IntakeResult, str] | None:
     """What an earlier contact with this key made, and the text it carried."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         found = await session.run_sync(_existing, {(channel, channel_ref)})
     earlier = found.get((channel, channel_ref))
     return earlier.result() if earlier else None
@@ -375,7 +375,7 @@ class ContactState:
 
 
 async def contact_state(ctx: Context, channel: str, channel_ref: str) -> ContactState | None:
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         found = (await session.run_sync(_existing, {(channel, channel_ref)})).get(
             (channel, channel_ref)
         )

@@ -104,7 +104,7 @@ def _scoped(stmt: Select[Ticket], department: str | None) -> Select[Ticket]:
 async def get_ticket(
     ctx: Context, number: str, *, scope_department: str | None = None
 ) -> TicketView:
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         stmt = _scoped(
             select(Ticket).options(selectinload(Ticket.assignments)).where(Ticket.number == number),
             scope_department,
@@ -144,7 +144,7 @@ async def list_tickets(
     if cursor is not None:
         stmt = stmt.where(Ticket.id < decode_cursor(cursor))
     stmt = stmt.order_by(Ticket.id.desc()).limit(limit + 1)
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         tickets = list((await session.scalars(stmt)).all())
         more = len(tickets) > limit
         tickets = tickets[:limit]

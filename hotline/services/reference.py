@@ -76,7 +76,7 @@ class ReferenceCache:
             return self._data
 
     async def _load(self) -> ReferenceData:
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             divisions = (await session.scalars(select(Division))).all()
             departments = (await session.scalars(select(Department))).all()
             categories = (await session.scalars(select(Category))).all()

@@ -336,7 +336,7 @@ def _sync_requests(session: AsyncSession, loaded: Loaded, state: TicketState, ev
 
 async def read_state(ctx: Context, number: str) -> TicketState:
     """The ticket's current state (read-only; actions go through :func:`perform`)."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         loaded = await load_for_update(session, number)
     if loaded is None:
         raise NotFound(f"工单 {number} 不存在")

@@ -7,6 +7,13 @@ commit goes this way: through aiosqlite, every cursor, statement, fetch and clos
 to aiosqlite's thread and back, a dozen statements took some thirty trips, and on a busy
 serving loop each trip also waited its turn behind the requests being handled. On the write
 thread the whole batch is one trip, and the loop serves requests meanwhile.
+
+``Database.reads`` gives sessions for reading only. On SQLite a write transaction takes the
+database's one write lock at BEGIN (``BEGIN IMMEDIATE``, see ``_configure_sqlite``); a read
+session begins deferred instead and, in WAL mode, never waits for a writer nor makes one wait
+(a console page or the routing sweep's reads no longer hold up the intake's batch). Such a
+session cannot write: its connection is ``PRAGMA query_only`` for the transaction (on
+PostgreSQL, which never makes readers wait, it is a ``READ ONLY`` transaction).
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+
+#: execution option of the engine behind ``Database.reads``
+READ_ONLY = "hotline_read_only"
 
 
 class WriteThread:
@@ -61,7 +71,10 @@ class WriteThread:
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
+    #: sessions that may write
     sessions: async_sessionmaker[AsyncSession]
+    #: sessions that only read (on SQLite: no write lock taken, writes refused)
+    reads: async_sessionmaker[AsyncSession]
     write_thread: WriteThread | None = None
 
     @property
@@ -83,11 +96,12 @@ class Database:
 
 
 def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE.
+    """WAL, foreign keys, and BEGIN IMMEDIATE for a transaction that may write.
 
     SQLite lets one writer at a time. A deferred transaction that reads and then writes can fail
     at once with SQLITE_BUSY when another connection wrote meanwhile (busy_timeout cannot help
-    a snapshot upgrade), so every transaction takes the write lock at BEGIN and waits for it.
+    a snapshot upgrade), so a transaction that may write takes the write lock at BEGIN and waits
+    for it. A read-only one (``READ_ONLY``) begins deferred, with ``query_only`` on.
     """
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
@@ -103,7 +117,12 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(connection.get_execution_options().get(READ_ONLY, False))
+        state = connection.connection.info  # the pooled connection's own: lasts as long as it
+        if state.get("query_only", False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            state["query_only"] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_file(url: str) -> bool:
@@ -142,4 +161,13 @@ def create_database(
         _configure_sqlite(engine)
         if write_thread and _sqlite_file(url):
             thread = WriteThread(url, echo=echo)
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False), thread)
+    # PostgreSQL: READ ONLY transactions (asyncpg's own); SQLite: see _configure_sqlite
+    read_only: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        read_only["postgresql_readonly"] = True
+    return Database(
+        engine,
+        async_sessionmaker(engine, expire_on_commit=False),
+        async_sessionmaker(engine.execution_options(**read_only), expire_on_commit=False),
+        thread,
+    )

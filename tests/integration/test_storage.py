@@ -176,3 +176,48 @@ async def test_dispose_finishes_what_was_handed_to_the_write_thread(
         assert last == 7
     finally:
         await check.dispose()
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock (PostgreSQL readers never wait)")
+async def test_a_read_session_does_not_wait_for_a_writer(ctx: Context) -> None:
+    """While a write transaction is open (the intake's batch on SQLite's write thread), a read
+    session answers at once with what was committed before it: it takes no write lock, so the
+    writer does not wait for it either."""
+    await ctx.db.write(_add_sequence, "r1")
+    writing, release = threading.Event(), threading.Event()
+
+    def hold(session: Session) -> None:
+        _add_sequence(session, "r2")
+        writing.set()
+        release.wait(10)
+
+    pending = asyncio.ensure_future(ctx.db.write(hold))
+    try:
+        assert await asyncio.to_thread(writing.wait, 5)
+        started = time.perf_counter()
+        async with ctx.db.reads() as session:
+            days = set(
+                await session.scalars(
+                    text("SELECT day FROM ticket_number_sequences WHERE day IN ('r1', 'r2')")
+                )
+            )
+        # the write lock is held until release: a reader that took it would wait 10 s
+        assert time.perf_counter() - started < 5
+        assert days == {"r1"}
+    finally:
+        release.set()
+        await pending
+    assert await _sequence(ctx, "r2") == 7
+
+
+async def test_a_read_session_cannot_write(ctx: Context) -> None:
+    async with ctx.db.reads() as session:
+        with pytest.raises(DBAPIError):
+            await session.execute(
+                text("INSERT INTO ticket_number_sequences (day, last) VALUES ('r3', 1)")
+            )
+    async with ctx.db.sessions() as session, session.begin():  # a writer after it still can
+        await session.execute(
+            text("INSERT INTO ticket_number_sequences (day, last) VALUES ('r3', 1)")
+        )
+    assert await _sequence(ctx, "r3") == 1
