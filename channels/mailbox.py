@@ -204,7 +204,7 @@ async def _lookup_failed(ctx: Context, client: str, now: datetime) -> None:
     window = timedelta(minutes=ctx.config.channels.mailbox.query_window_minutes)
     async with ctx.db.sessions() as session, session.begin():
         await session.execute(delete(LookupFailure).where(LookupFailure.at <= now - window))
-        session.add(LookupFailure(client=client[:64], at=now))
+        session.add(LookupFailure(client=client, at=now))
 
 
 async def find_by_query_code(
@@ -217,7 +217,8 @@ async def find_by_query_code(
     guessing codes is not worth trying."""
     now = ctx.clock.now()
     if client is not None:
-        wait = await _lookup_wait(ctx, client[:64], now)
+        client = client[:64]  # as stored
+        wait = await _lookup_wait(ctx, client, now)
         if wait is not None:
             raise TooManyAttempts(
                 f"查询失败次数过多，请{math.ceil(wait / 60)}分钟后再试", retry_after=wait
