@@ -21,17 +21,18 @@ from pathlib import Path
 import structlog
 import yaml
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.gazetteer import Gazetteer
 from dispatch.routing import Catalogue, Decision, Suggestion, route, suggest
-from dispatch.service import dispatch_to, rule_label
+from dispatch.service import new_assignments, rule_label
 from dispatch.understanding import Kind, Lexicon
 from hotline.domain.errors import DomainError, InvalidField
-from hotline.domain.lifecycle import SYSTEM, Actor, Amend, Annotate, Triage
+from hotline.domain.lifecycle import SYSTEM, Actor, Amend, Annotate, Dispatch, Triage
 from hotline.domain.vocabulary import ActorKind, Status, Urgency
 from hotline.services.context import Context
 from hotline.services.reference import ReferenceData
-from hotline.services.tickets import perform, read_state
+from hotline.services.tickets import load_for_update, perform_in, read_state
 from hotline.storage.routing import RoutingCatalogue
 from hotline.storage.tickets import Ticket
 from hotline.storage.upsert import dialect_insert, dialect_of
@@ -167,8 +168,18 @@ async def auto_route(ctx: Context, number: str) -> Routed:
         return Routed(number, "skipped")
     text = "。".join(part for part in (row.title, row.content) if part)
     found = await suggest_for(ctx, text, row.address)
+    # Every step of the decision in one transaction: routed as a whole or not at all (a failed
+    # step leaves the ticket received for the next sweep), and one turn at SQLite's writer.
+    async with ctx.db.sessions() as session, session.begin():
+        return await _route_in(ctx, session, number, found)
+
+
+async def _route_in(ctx: Context, session: AsyncSession, number: str, found: Suggestion) -> Routed:
+    loaded = await load_for_update(session, number)
+    if loaded is None or loaded.state.status is not Status.RECEIVED:  # taken meanwhile
+        return Routed(number, "skipped")
     why = "；".join(found.explanation[:6])
-    state = await read_state(ctx, number)
+    state = loaded.state
     c = state.classification
     amend = Amend(
         type=None if c.type else found.type,
@@ -178,17 +189,18 @@ async def auto_route(ctx: Context, number: str) -> Routed:
         urgency=Urgency.URGENT if found.kind is Kind.EMERGENCY else None,
     )
     with contextlib.suppress(InvalidField):  # the ticket already says all the engine knows
-        await perform(ctx, number, amend, ENGINE)
+        state = (await perform_in(ctx, session, number, amend, ENGINE)).state
     if found.kind is Kind.EMERGENCY:
         service = found.emergency.value if found.emergency else "110/119/120"
-        await perform(
-            ctx, number, Annotate(f"疑似紧急情况({service})：{why}", kind="routing"), ENGINE
-        )
-        await perform(ctx, number, Triage(f"疑似紧急情况，请立即处理并告知拨打{service}"), ENGINE)
+        note = Annotate(f"疑似紧急情况({service})：{why}", kind="routing")
+        await perform_in(ctx, session, number, note, ENGINE)
+        triage = Triage(f"疑似紧急情况，请立即处理并告知拨打{service}")
+        await perform_in(ctx, session, number, triage, ENGINE)
         return Routed(number, "emergency", found)
     if found.kind is Kind.OUT_OF_SCOPE:
         reason = found.reject_reason.value if found.reject_reason else "out_of_scope"
-        await perform(ctx, number, Triage(f"疑似不属于受理范围({reason})：{why}"), ENGINE)
+        triage = Triage(f"疑似不属于受理范围({reason})：{why}")
+        await perform_in(ctx, session, number, triage, ENGINE)
         return Routed(number, "out_of_scope", found)
     threshold = ctx.config.routing.min_confidence
     if (
@@ -197,24 +209,17 @@ async def auto_route(ctx: Context, number: str) -> Routed:
         and (found.confidence >= threshold)
     ):
         try:
-            await dispatch_to(
-                ctx,
-                number,
-                found.department,
-                SYSTEM,
-                list(found.co_handlers),
-                rule=rule_label(found.decision),
+            assignments = await new_assignments(
+                ctx, state, found.department, list(found.co_handlers)
             )
-        except DomainError as exc:
+            dispatch = Dispatch(assignments, rule=rule_label(found.decision))
+            await perform_in(ctx, session, number, dispatch, SYSTEM)
+        except DomainError as exc:  # refused before anything was written
             log.warning("auto dispatch refused", number=number, error=exc.message)
         else:
             return Routed(number, "dispatched", found)
-    await perform(
-        ctx,
-        number,
-        Triage(f"待人工派单(置信度 {found.confidence:.2f} < {threshold:.2f})：{why}"),
-        ENGINE,
-    )
+    triage = Triage(f"待人工派单(置信度 {found.confidence:.2f} < {threshold:.2f})：{why}")
+    await perform_in(ctx, session, number, triage, ENGINE)
     return Routed(number, "triage", found)
 
 

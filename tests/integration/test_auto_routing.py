@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dispatch.auto import route_received
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.auto import auto_route, route_received
 from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import Channel
 from hotline.services.context import Context
+from hotline.services.hooks import TicketChange
 from hotline.services.intake import take_in
 from hotline.services.queries import get_ticket
 
@@ -42,3 +46,27 @@ async def test_sure_tickets_are_dispatched_and_others_triaged(ctx: Context) -> N
     assert emergency.ticket.urgency == "urgent"
     assert emergency.assignments == []  # an emergency is never dispatched
     assert await route_received(ctx) == []  # each ticket is routed once
+
+
+async def test_a_ticket_is_routed_as_a_whole_or_not_at_all(ctx: Context) -> None:
+    """The engine's steps (amend, then triage or dispatch) commit together: if a later step
+    fails, the ticket is still as it arrived, and the next sweep routes it."""
+    vague = await sms(ctx, "e", "文峰区我有个事情想反映一下")
+
+    async def refuse_triage(session: AsyncSession, change: TicketChange) -> None:
+        if change.event.action == "triaged":
+            raise RuntimeError("the triage step failed")
+
+    ctx.hooks.on_event.append(refuse_triage)
+    with pytest.raises(RuntimeError, match="triage step"):
+        await auto_route(ctx, vague)
+    view = await get_ticket(ctx, vague)
+    assert view.ticket.status == "received"
+    assert view.ticket.division_code is None  # the amend went with the failed triage
+    assert [e.action for e in view.events] == ["received"]
+
+    ctx.hooks.on_event.remove(refuse_triage)
+    assert [r.outcome for r in await route_received(ctx)] == ["triage"]
+    view = await get_ticket(ctx, vague)
+    assert view.ticket.status == "awaiting_dispatch"
+    assert view.ticket.division_code == "410502"
