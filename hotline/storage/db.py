@@ -14,6 +14,9 @@ session begins deferred instead and, in WAL mode, never waits for a writer nor m
 (a console page or the routing sweep's reads no longer hold up the intake's batch). Such a
 session cannot write: its connection is ``PRAGMA query_only`` for the transaction (on
 PostgreSQL, which never makes readers wait, it is a ``READ ONLY`` transaction).
+
+Writers within one process take turns at SQLite's one writer at a ``WriterGate`` (first come,
+first served) instead of polling in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -34,11 +37,58 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 T = TypeVar("T")
 
 #: execution option of the engine behind ``Database.reads``
 READ_ONLY = "hotline_read_only"
+
+
+class WriterGate:
+    """Turns at SQLite's one writer for this process, first come, first served.
+
+    SQLite's own wait (``busy_timeout``) polls: a writer that finds the lock taken sleeps 1, 2,
+    5, 10 … ms between tries, and the lock may sit free meanwhile while the next writer sleeps.
+    Within one process the writers queue here instead: the write thread's units of work
+    (``Database.write``) and each connection of the async engine from the BEGIN of a transaction
+    that may write until the connection goes back to the pool. Other processes on the same file
+    still meet SQLite's own wait.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = asyncio.Lock()
+        self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: object | None = None
+
+    async def acquire(self, holder: object) -> None:
+        try:
+            await asyncio.wait_for(self._lock.acquire(), self._timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"SQLite's writer was not free within {self._timeout:.0f} s"
+            ) from None
+        self._loop = asyncio.get_running_loop()
+        self._holder = holder
+
+    def release(self, holder: object) -> None:
+        """Release if ``holder`` has the turn; from any thread (a connection may go back to the
+        pool from the garbage collector)."""
+        if self._holder is not holder:
+            return
+        self._holder = None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self._loop:
+            self._lock.release()
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self._lock.release)
+
+    def holds(self, holder: object) -> bool:
+        return self._holder is holder
 
 
 class WriteThread:
@@ -76,6 +126,8 @@ class Database:
     #: sessions that only read (on SQLite: no write lock taken, writes refused)
     reads: async_sessionmaker[AsyncSession]
     write_thread: WriteThread | None = None
+    #: SQLite: the process's writers take turns here (``WriterGate``)
+    gate: WriterGate | None = None
 
     @property
     def dialect(self) -> str:
@@ -85,7 +137,14 @@ class Database:
         """``fn(session, *args)`` with a synchronous ``Session`` in a transaction of its own,
         committed when ``fn`` returns (rolled back if it raises)."""
         if self.write_thread is not None:
-            return await self.write_thread.run(fn, *args)
+            if self.gate is None:
+                return await self.write_thread.run(fn, *args)
+            turn = object()
+            await self.gate.acquire(turn)
+            try:
+                return await self.write_thread.run(fn, *args)
+            finally:
+                self.gate.release(turn)
         async with self.sessions() as session, session.begin():
             return await session.run_sync(fn, *args)
 
@@ -95,13 +154,15 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+def _configure_sqlite(engine: AsyncEngine | Engine, gate: WriterGate | None = None) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE for a transaction that may write.
 
     SQLite lets one writer at a time. A deferred transaction that reads and then writes can fail
     at once with SQLITE_BUSY when another connection wrote meanwhile (busy_timeout cannot help
     a snapshot upgrade), so a transaction that may write takes the write lock at BEGIN and waits
-    for it. A read-only one (``READ_ONLY``) begins deferred, with ``query_only`` on.
+    for it. A read-only one (``READ_ONLY``) begins deferred, with ``query_only`` on. With a
+    ``gate`` (the async engine's), a connection takes its turn there before its first BEGIN
+    IMMEDIATE and gives it back when it returns to the pool.
     """
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
@@ -122,7 +183,18 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
         if state.get("query_only", False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
             state["query_only"] = read_only
+        if gate is not None and not read_only:
+            holder = connection.connection.record_info  # the pool entry's, as at checkin
+            if holder is not None and not gate.holds(holder):
+                # in SQLAlchemy's greenlet for the async engine: wait for the turn on the loop
+                await_only(gate.acquire(holder))
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    if gate is not None:
+
+        @event.listens_for(sync_engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            gate.release(record.record_info)
 
 
 def _sqlite_file(url: str) -> bool:
@@ -157,8 +229,10 @@ def create_database(
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)
     thread = None
+    gate = None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        gate = WriterGate(timeout=10)
+        _configure_sqlite(engine, gate)
         if write_thread and _sqlite_file(url):
             thread = WriteThread(url, echo=echo)
     # PostgreSQL: READ ONLY transactions (asyncpg's own); SQLite: see _configure_sqlite
@@ -170,4 +244,5 @@ def create_database(
         async_sessionmaker(engine, expire_on_commit=False),
         async_sessionmaker(engine.execution_options(**read_only), expire_on_commit=False),
         thread,
+        gate,
     )

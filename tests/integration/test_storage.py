@@ -221,3 +221,32 @@ async def test_a_read_session_cannot_write(ctx: Context) -> None:
             text("INSERT INTO ticket_number_sequences (day, last) VALUES ('r3', 1)")
         )
     assert await _sequence(ctx, "r3") == 1
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer")
+async def test_writers_in_one_process_take_turns(ctx: Context) -> None:
+    """A transaction of the async engine that may write holds the process's turn at SQLite's
+    writer until its connection goes back to the pool; the write thread's unit of work starts
+    only then (it does not sit in SQLite's busy wait meanwhile), and reads go on."""
+    order: list[str] = []
+
+    def unit(session: Session) -> None:
+        order.append("write thread starts")
+        _add_sequence(session, "t2")
+
+    async with ctx.db.sessions() as session:
+        async with session.begin():
+            await session.execute(
+                text("INSERT INTO ticket_number_sequences (day, last) VALUES ('t1', 1)")
+            )
+            pending = asyncio.ensure_future(ctx.db.write(unit))
+            for _ in range(20):  # let the write thread try, if it could
+                await asyncio.sleep(0.01)
+            assert order == []
+            async with ctx.db.reads() as reader:  # a read does not wait for the turn
+                assert await reader.scalar(text("SELECT 1")) == 1
+            order.append("async transaction commits")
+        await session.close()
+        await pending
+    assert order == ["async transaction commits", "write thread starts"]
+    assert await _sequence(ctx, "t1") == 1 and await _sequence(ctx, "t2") == 7
