@@ -45,6 +45,7 @@ from hotline.services.history import chained_event, reserve_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
+from hotline.storage.rows import RowInsert
 from hotline.storage.tables import (
     CITIZENS,
     CONTACTS,
@@ -70,6 +71,9 @@ _INSERT_CONTACT = insert(CONTACTS).returning(
     CONTACTS.c.channel_ref,
 )
 _INSERT_CITIZEN = insert(CITIZENS).returning(CITIZENS.c.id)
+_TICKET_ROWS = RowInsert(TICKETS, TICKETS.c.id, TICKETS.c.number)
+_EVENT_ROWS = RowInsert(TICKET_EVENTS)
+_CONTACT_ROWS = RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel, CONTACTS.c.channel_ref)
 
 
 _EXISTING = select(
@@ -505,10 +509,9 @@ def _write_new(
         for item, number, citizen, values in zip(items, numbers, citizens, chained, strict=True)
     ]
     conn = session.connection()
-    ids = {row.number: row.id for row in conn.execute(_INSERT_TICKET, ticket_rows)}
-    conn.execute(
-        _INSERT_EVENT,
-        [{"ticket_id": ids[n], **v} for n, v in zip(numbers, chained, strict=True)],
+    ids = {number: ticket_id for ticket_id, number in _TICKET_ROWS.run(conn, ticket_rows)}
+    _EVENT_ROWS.run(
+        conn, [{"ticket_id": ids[n], **v} for n, v in zip(numbers, chained, strict=True)]
     )
     contact_ids = {key: earlier.contact_id for key, earlier in pending.items()}
     new_contacts = [
@@ -517,8 +520,8 @@ def _write_new(
         if item.key not in pending
     ]
     if new_contacts:
-        for row in conn.execute(_INSERT_CONTACT, new_contacts):
-            contact_ids[(row.channel, row.channel_ref)] = row.id
+        for contact_id, channel, channel_ref in _CONTACT_ROWS.run(conn, new_contacts):
+            contact_ids[(channel, channel_ref)] = contact_id
     for item, number, citizen in zip(items, numbers, citizens, strict=True):
         if item.key in pending:
             stored = pending[item.key]
