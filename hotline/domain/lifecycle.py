@@ -502,16 +502,31 @@ def open_ticket(
     number: str, classification: Classification, actor: Actor, now: datetime
 ) -> tuple[TicketState, Event]:
     """The first event of every ticket: 受理."""
+    event = opening_event(number, classification, actor, now)
+    return evolve(None, event), event
+
+
+def opening_event(
+    number: str,
+    classification: Classification,
+    actor: Actor,
+    now: datetime,
+    *,
+    note: str | None = None,
+    **data: Any,
+) -> Event:
+    """:func:`open_ticket`'s event alone (the intake writes tickets without their state), with
+    a ``note`` and further JSON-ready ``data`` (the channel) if given."""
     _require_aware(now, "now")
-    event = Event(
+    return Event(
         action="received",
         at=now,
         actor=actor,
         status_before=None,
         status_after=Status.RECEIVED,
-        data={"number": number, "classification": _classification_json(classification)},
+        note=note,
+        data={"number": number, "classification": _classification_json(classification), **data},
     )
-    return evolve(None, event), event
 
 
 # --------------------------------------------------------------------------------------------

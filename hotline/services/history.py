@@ -14,6 +14,7 @@ from hotline.domain.lifecycle import Actor, Event
 from hotline.domain.numbers import format_number
 from hotline.domain.vocabulary import ActorKind, Status
 from hotline.services import audit
+from hotline.storage.rows import RowQuery
 from hotline.storage.tables import (
     TICKET_EVENTS,
     TICKET_NUMBER_SEQUENCES,
@@ -79,18 +80,20 @@ async def reserve_ticket_numbers(
 def reserve_numbers(conn: Connection, now: datetime, count: int = 1) -> tuple[date, int]:
     """:func:`reserve_ticket_numbers` on a synchronous connection (the intake's batch)."""
     day = local_day(now)
-    stmt = _bump_sequence(conn.dialect.name)
-    last = int(conn.execute(stmt, {"day": f"{day:%Y%m%d}", "last": count}).scalar_one())
+    (row,) = _bump_sequence(conn.dialect.name).run(conn, {"day": f"{day:%Y%m%d}", "last": count})
+    last = int(row.last)
     return day, last - count + 1
 
 
 @functools.cache
-def _bump_sequence(dialect: str) -> Any:
+def _bump_sequence(dialect: str) -> RowQuery:
     table = TICKET_NUMBER_SEQUENCES
     stmt = dialect_insert(dialect, table)
-    return stmt.on_conflict_do_update(
-        index_elements=[table.c.day], set_={"last": table.c.last + stmt.excluded.last}
-    ).returning(table.c.last)
+    return RowQuery(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.day], set_={"last": table.c.last + stmt.excluded.last}
+        ).returning(table.c.last)
+    )
 
 
 async def next_ticket_number(session: AsyncSession, prefix: str, now: datetime) -> str:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from hotline.domain.errors import Conflict, DomainError
 from hotline.domain.intake import IntakeResult, IntakeValue
-from hotline.domain.lifecycle import Actor, AttachContact, Classification, decide, open_ticket
+from hotline.domain.lifecycle import Actor, AttachContact, Classification, decide, opening_event
 from hotline.domain.numbers import format_number
 from hotline.domain.phones import Phone, normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, ActorKind, Status
@@ -45,7 +45,7 @@ from hotline.services.history import chained_event, reserve_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
-from hotline.storage.rows import RowInsert
+from hotline.storage.rows import RowInsert, RowQuery
 from hotline.storage.tables import (
     CITIZENS,
     CONTACTS,
@@ -88,19 +88,23 @@ _EXISTING = select(
 ).outerjoin(TICKETS, TICKETS.c.id == CONTACTS.c.ticket_id)
 # The channel is part of the condition so that the (channel, channel_ref) unique index is used:
 # channel_ref alone has no index of its own, and every batch would read the whole table.
-_EXISTING_ONE = _EXISTING.where(
-    CONTACTS.c.channel == bindparam("channel"), CONTACTS.c.channel_ref == bindparam("ref")
+_EXISTING_ONE = RowQuery(
+    _EXISTING.where(
+        CONTACTS.c.channel == bindparam("channel"), CONTACTS.c.channel_ref == bindparam("ref")
+    )
 )
-_EXISTING_MANY = _EXISTING.where(
-    CONTACTS.c.channel.in_(bindparam("channels", expanding=True)),
-    CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)),
+_EXISTING_MANY = RowQuery(
+    _EXISTING.where(
+        CONTACTS.c.channel.in_(bindparam("channels", expanding=True)),
+        CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)),
+    )
 )
 
 # Follow-ups: the recent contacts of these phones with their tickets, newest first. No
 # condition on the channel (rows of other channels are skipped in Python): SQLite, without
 # statistics, would otherwise walk the (channel, channel_ref) index over every contact of the
 # channel; this way it reads the few recent contacts of these citizens by ix_contacts_citizen_id.
-_FOLLOW_UPS = (
+_FOLLOW_UPS = RowQuery(
     select(
         CITIZENS.c.phone,
         CONTACTS.c.channel,
@@ -390,6 +394,7 @@ async def contact_state(ctx: Context, channel: str, channel_ref: str) -> Contact
 
 def _existing(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Earlier]:
     params: dict[str, Any]
+    stmt: RowQuery
     if len(keys) == 1:
         ((channel, ref),) = keys
         stmt, params = _EXISTING_ONE, {"channel": channel, "ref": ref}
@@ -403,7 +408,7 @@ def _existing(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, s
         (row.channel, row.channel_ref): _Earlier(
             row.id, row.ticket_id, row.number, row.status, row.content, dict(row.payload or {})
         )
-        for row in session.connection().execute(stmt, params)  # Core: no ORM execution path
+        for row in stmt.run(session.connection(), params)
         if (row.channel, row.channel_ref) in keys
     }
 
@@ -471,7 +476,7 @@ def _follow_ups(
         "since": min(since for _, _, _, since in wanted),
     }
     latest: dict[tuple[str, str], Any] = {}
-    for row in conn.execute(_FOLLOW_UPS, params):
+    for row in _FOLLOW_UPS.run(conn, params):
         latest.setdefault((row.phone, row.channel), row)
     joins: dict[int, str] = {}
     for i, item, phone, since in wanted:
@@ -494,15 +499,17 @@ def _write_new(
     day, first_seq = reserve_numbers(session.connection(), now, len(items))
     prefix = ctx.config.city.ticket_prefix
     numbers = [format_number(prefix, day, first_seq + n) for n in range(len(items))]
-    events = []
-    for item, number in zip(items, numbers, strict=True):
-        _, event = open_ticket(number, _classification(item), item.actor, now)
-        event = replace(
-            event,
+    events = [
+        opening_event(
+            number,
+            _classification(item),
+            item.actor,
+            now,
             note=item.value.channel.label,
-            data={**event.data, "channel": item.value.channel.value},
+            channel=item.value.channel.value,
         )
-        events.append(event)
+        for item, number in zip(items, numbers, strict=True)
+    ]
     chained = [chained_event(None, n, 1, e) for n, e in zip(numbers, events, strict=True)]
     ticket_rows = [
         {**_ticket_row(item, number, citizen, now), "history_hash": values["hash"]}

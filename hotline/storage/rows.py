@@ -1,25 +1,36 @@
-"""Prebuilt INSERTs for hot batches: rows of plain values in, generated keys out.
+"""Prebuilt statements for the intake's batch: rows of plain values in, rows out.
 
-The intake writes a few dozen rows per batch into three tables. Through SQLAlchemy's
-executemany with RETURNING ("insertmanyvalues") most of a batch's time on SQLite went to
-per-row, per-parameter bookkeeping, more than SQLite's own work. :class:`RowInsert` keeps
-SQLAlchemy for what it is for: the statement is built and compiled by SQLAlchemy for the
-dialect, and every value passes through its column type's own bind processor (the same text
-for a timestamp, the same JSON), looked up once. On SQLite the rows then go straight to the
-DBAPI cursor inside the caller's transaction, as one prepared statement that ``sqlite3``
-keeps: ``executemany`` when nothing is returned, otherwise one ``execute`` per row with the
-new row's id from ``lastrowid``. (Not ``RETURNING``: SQLite prepares such a statement again
-for every row, which costs more than the insert.) On other databases (PostgreSQL) it is
-SQLAlchemy's own executemany with RETURNING.
+The intake writes a few dozen rows per batch into four tables and reads what it needs with a
+few queries, on SQLite on its write thread. Through SQLAlchemy's execution layer most of that
+time went to per-statement and per-row bookkeeping (building the cache key, expanding ``IN``
+lists, parameter dictionaries, result objects): about 0.2 ms a statement on this path, more
+than SQLite's own work. These keep SQLAlchemy for what it is for: every statement is built and
+compiled by SQLAlchemy for the dialect (once), every value passes through its column type's
+own bind processor (the same text for a timestamp, the same JSON) and every result through its
+result processor. On SQLite the compiled statement then goes straight to the DBAPI cursor,
+inside the caller's transaction (``sqlite3`` keeps the prepared statement). On other
+databases (PostgreSQL) they are plain SQLAlchemy executions.
+
+* :class:`RowInsert`: rows into a table; ``executemany`` when nothing is returned, otherwise
+  one ``execute`` per row with the new row's id from ``lastrowid`` (not ``RETURNING``: SQLite
+  prepares such a statement again for every row, which costs more than the insert).
+* :class:`RowQuery`: a SELECT (or a single-row statement with RETURNING) with one set of
+  parameters, ``IN`` lists included (``bindparam(..., expanding=True)``).
+
+``tests/integration/test_rows.py`` holds both to what SQLAlchemy's own execution stores and
+returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table, insert
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _FROM_ROW = object()
 
@@ -110,4 +121,60 @@ class RowInsert:
                 processors.append((i, processor))
         prepared = (compiled.string, params, processors)
         self._prepared[(dialect.name, keys)] = prepared
+        return prepared
+
+
+class RowQuery:
+    """``stmt`` (a Core SELECT, or an INSERT/UPDATE with RETURNING) run with one set of
+    parameters. Its rows are named tuples (attribute access by column key, as SQLAlchemy's
+    rows), with the columns' result processors applied."""
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        self._prepared: dict[str, tuple[SQLCompiler, Any, list[Any], dict[str, Any]]] = {}
+
+    def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
+        if conn.dialect.name != "sqlite":
+            return list(conn.execute(self.stmt, dict(params or {})))
+        compiled, row_type, results, binds = self._prepare(conn.dialect)
+        state = compiled.construct_expanded_state(params)
+        # the plain parameters' processors, and those of the ``IN`` lists' expanded ones
+        processors = {**binds, **state.processors} if state.processors else binds
+        values = [
+            processor(value) if (processor := processors.get(key)) is not None else value
+            for key, value in zip(state.positiontup or (), state.positional_parameters, strict=True)
+        ]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(state.statement, values)
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [
+            row_type._make(
+                value if processor is None else processor(value)
+                for processor, value in zip(results, row, strict=True)
+            )
+            for row in fetched
+        ]
+
+    def _prepare(self, dialect: Dialect) -> tuple[SQLCompiler, Any, list[Any], dict[str, Any]]:
+        prepared = self._prepared.get(dialect.name)
+        if prepared is not None:
+            return prepared
+        compiled = self.stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if not isinstance(compiled, SQLCompiler):  # pragma: no cover - DDL is not for this
+            raise TypeError("a SELECT or DML statement is needed")
+        columns = list(self.stmt.exported_columns)  # type: ignore[attr-defined]
+        row_type = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
+        results = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+        binds = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        prepared = (compiled, row_type, results, binds)
+        self._prepared[dialect.name] = prepared
         return prepared

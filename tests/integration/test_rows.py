@@ -1,6 +1,6 @@
-"""``RowInsert`` (the intake's prebuilt INSERTs) stores exactly what SQLAlchemy's own INSERT
-stores, returns each row's keys, and runs in the caller's transaction (SQLite and PostgreSQL).
-"""
+"""``RowInsert`` and ``RowQuery`` (the intake's prebuilt statements) store and return exactly
+what SQLAlchemy's own execution stores and returns, in the caller's transaction (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
-from hotline.storage.rows import RowInsert
+from hotline.storage.rows import RowInsert, RowQuery
 from hotline.storage.tables import CONTACTS
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -121,3 +121,38 @@ async def test_rows_are_written_in_the_callers_transaction(ctx: Context) -> None
 
     assert await ctx.db.write(read) == []
     assert await ctx.db.write(lambda session: rows.run(session.connection(), [])) == []
+
+
+_RECENT = (
+    select(CONTACTS.c.channel_ref, CONTACTS.c.received_at, CONTACTS.c.payload)
+    .where(
+        CONTACTS.c.channel_ref.in_(bindparam("refs", expanding=True)),
+        CONTACTS.c.received_at >= bindparam("since"),
+    )
+    .order_by(CONTACTS.c.channel_ref)
+)
+
+
+async def test_a_query_returns_what_sqlalchemy_returns(ctx: Context) -> None:
+    query = RowQuery(_RECENT)
+    rows = _rows("query")
+    since = rows[1]["received_at"]  # Shanghai time: bound as UTC like every timestamp
+
+    def write(session: Session) -> None:
+        session.connection().execute(insert(CONTACTS), rows)
+
+    await ctx.db.write(write)
+
+    def read(session: Session) -> tuple[list[Any], list[Any], list[Any]]:
+        conn = session.connection()
+        params = {"refs": ["query-0", "query-1", "query-2", "absent"], "since": since}
+        ours = query.run(conn, params)
+        theirs = list(conn.execute(_RECENT, params))
+        return ours, theirs, query.run(conn, {"refs": ["absent"], "since": since})
+
+    ours, theirs, none = await ctx.db.write(read)
+    assert [tuple(row) for row in ours] == [tuple(row) for row in theirs]
+    assert [row.channel_ref for row in ours] == ["query-1", "query-2"]
+    assert ours[0].received_at == since and ours[0].received_at.tzinfo is not None
+    assert ours[0].payload["nested"] == {"ok": True, "list": [1, None, "二"]}
+    assert none == []
