@@ -132,11 +132,12 @@ def serve(
     if kind == "bare":
         web.run_app(bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
         return
-    import structlog  # noqa: PLC0415
-
+    from hotline.config import LoggingConfig  # noqa: PLC0415
+    from hotline.logs import configure_logging  # noqa: PLC0415
     from hotline.web.app import create_app  # noqa: PLC0415
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # as `hotline serve` configures it, with the level at WARNING (no access log lines)
+    configure_logging(LoggingConfig(level="WARNING", format="json"))
     settings = hotline_settings(db_url, port, Path(config_dir), routing)
     profiler = None
     if profile:

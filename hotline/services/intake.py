@@ -126,12 +126,12 @@ _FOLLOW_UPS = RowQuery(
 
 
 @functools.cache
-def _upsert_citizen(dialect: str) -> Any:
+def _upsert_citizen(dialect: str) -> RowInsert:
     """Insert a citizen known by phone, or refresh what we know of them."""
     table = CITIZENS
     stmt = dialect_insert(dialect, table)
     new = stmt.excluded
-    return stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[table.c.phone],
         set_={
             "updated_at": new.updated_at,
@@ -140,7 +140,8 @@ def _upsert_citizen(dialect: str) -> Any:
             "wants_confidential": or_(table.c.wants_confidential, new.wants_confidential),
             "needs_assistance": or_(table.c.needs_assistance, new.needs_assistance),
         },
-    ).returning(table.c.id, table.c.phone)
+    )
+    return RowInsert(table, table.c.id, table.c.phone, upsert=(upsert, table.c.phone))
 
 
 class _Checked:
@@ -664,7 +665,7 @@ def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[in
     conn = session.connection()
     if by_phone:
         upsert = _upsert_citizen(conn.dialect.name)
-        ids = {row.phone: row.id for row in conn.execute(upsert, list(by_phone.values()))}
+        ids = {phone: citizen for citizen, phone in upsert.run(conn, list(by_phone.values()))}
     result: list[int | None] = []
     for item in items:
         phone = item.checked.phone

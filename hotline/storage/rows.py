@@ -27,10 +27,11 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table, insert
+from sqlalchemy import Column, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
 
 _FROM_ROW = object()
 
@@ -44,13 +45,33 @@ class RowInsert:
     per set of keys). A column a row leaves out gets its scalar default; one with a computed
     default must be given. ``returning``: columns to return for each row, of which on SQLite
     only the integer primary key comes from the database and the others must be in the rows.
+    ``upsert``: an INSERT ... ON CONFLICT of the dialect (instead of the plain INSERT) and its
+    unique conflict column, by which on SQLite the returned values are read after the rows
+    are written (one query for all of them).
     """
 
-    def __init__(self, table: Table, *returning: Column[Any]) -> None:
+    def __init__(
+        self,
+        table: Table,
+        *returning: Column[Any],
+        upsert: tuple[Insert, Column[Any]] | None = None,
+    ) -> None:
         self.table = table
         self.returning = returning
-        self.stmt = insert(table).returning(*returning) if returning else insert(table)
-        self._plain = insert(table)
+        base = insert(table) if upsert is None else upsert[0]
+        self.stmt = base.returning(*returning) if returning else base
+        self._plain = base
+        #: an upsert's returned values are read back by its conflict key after the rows (the
+        #: id of a row that was updated is not SQLite's last inserted id)
+        self._read_back: tuple[str, int, RowQuery] | None = None
+        if upsert is not None and returning:
+            key = upsert[1]
+            read = [*returning, *([key] if key not in returning else [])]
+            self._read_back = (
+                key.key,
+                read.index(key),
+                RowQuery(select(*read).where(key.in_(bindparam("keys", expanding=True)))),
+            )
         self._prepared: dict[
             tuple[str, tuple[str, ...]], tuple[str, list[_Param], _Processors]
         ] = {}
@@ -74,9 +95,9 @@ class RowInsert:
             values.append(value)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if not self.returning:
+            if not self.returning or self._read_back is not None:
                 cursor.executemany(sql, values)
-                return []
+                return self._read(conn, rows)
             out = []
             for row, value in zip(rows, values, strict=True):
                 cursor.execute(sql, value)
@@ -84,6 +105,15 @@ class RowInsert:
             return out
         finally:
             cursor.close()
+
+    def _read(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        if self._read_back is None:
+            return []
+        key, at, query = self._read_back
+        written = query.run(conn, {"keys": [row[key] for row in rows]})
+        count = len(self.returning)
+        found = {row[at]: tuple(row[:count]) for row in written}
+        return [found[row[key]] for row in rows]
 
     def _returned(self, row: dict[str, Any], rowid: int) -> tuple[Any, ...]:
         return tuple(rowid if column.primary_key else row[column.key] for column in self.returning)
@@ -94,7 +124,7 @@ class RowInsert:
         prepared = self._prepared.get((dialect.name, keys))
         if prepared is not None:
             return prepared
-        for returned in self.returning:
+        for returned in () if self._read_back else self.returning:
             if returned.key not in keys and not (
                 returned.primary_key and returned.autoincrement in (True, "auto")
             ):

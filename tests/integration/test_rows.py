@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
 from hotline.storage.rows import RowInsert, RowQuery
-from hotline.storage.tables import CONTACTS
+from hotline.storage.tables import CITIZENS, CONTACTS
+from hotline.storage.upsert import dialect_insert
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -156,3 +157,56 @@ async def test_a_query_returns_what_sqlalchemy_returns(ctx: Context) -> None:
     assert ours[0].received_at == since and ours[0].received_at.tzinfo is not None
     assert ours[0].payload["nested"] == {"ok": True, "list": [1, None, "二"]}
     assert none == []
+
+
+async def test_an_upsert_returns_the_id_of_new_and_of_updated_rows(ctx: Context) -> None:
+    stmt = dialect_insert(ctx.db.dialect, CITIZENS)
+    upsert = RowInsert(
+        CITIZENS,
+        CITIZENS.c.id,
+        CITIZENS.c.phone,
+        upsert=(
+            stmt.on_conflict_do_update(
+                index_elements=[CITIZENS.c.phone], set_={"name": stmt.excluded.name}
+            ),
+            CITIZENS.c.phone,
+        ),
+    )
+    at = datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI)
+
+    def citizen(phone: str, name: str) -> dict[str, Any]:
+        return {
+            "phone": phone,
+            "phone_raw": phone,
+            "name": name,
+            "real_name": True,
+            "wants_confidential": False,
+            "needs_assistance": False,
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    def write(session: Session) -> tuple[list[Any], list[Any]]:
+        conn = session.connection()
+        first = upsert.run(conn, [citizen("+8613900000001", "甲")])
+        # one known (an update: not the last inserted id), one new, in this order
+        second = upsert.run(
+            conn, [citizen("+8613900000002", "乙"), citizen("+8613900000001", "甲二")]
+        )
+        return first, second
+
+    first, second = await ctx.db.write(write)
+
+    def read(session: Session) -> dict[str, tuple[int, str]]:
+        rows = session.execute(
+            text("SELECT phone, id, name FROM citizens WHERE phone LIKE '+86139000000%'")
+        )
+        return {phone: (citizen_id, name) for phone, citizen_id, name in rows}
+
+    stored = await ctx.db.write(read)
+    assert first == [(stored["+8613900000001"][0], "+8613900000001")]
+    assert second == [
+        (stored["+8613900000002"][0], "+8613900000002"),
+        (stored["+8613900000001"][0], "+8613900000001"),
+    ]
+    assert stored["+8613900000001"][1] == "甲二"
