@@ -59,21 +59,16 @@ MAX_BATCH = 200
 #: concurrent intake transactions on PostgreSQL (SQLite: one)
 WRITERS_POSTGRES = 4
 
-# Statements built once and executed with parameter lists: SQLAlchemy compiles each once and
-# sends a list of rows as one multi-row INSERT ("insertmanyvalues"). RETURNING rows are matched
-# by key (number, channel_ref), not by position: asking for parameter order makes SQLite fall
-# back to one statement per row.
-_INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id, TICKETS.c.number)
-_INSERT_EVENT = insert(TICKET_EVENTS)
-_INSERT_CONTACT = insert(CONTACTS).returning(
-    CONTACTS.c.id,
-    CONTACTS.c.channel,
-    CONTACTS.c.channel_ref,
-)
-_INSERT_CITIZEN = insert(CITIZENS).returning(CITIZENS.c.id)
+# The batch's rows go through prebuilt statements (hotline.storage.rows: on SQLite straight to
+# the cursor, SQLAlchemy's execution layer cost more than SQLite's work). RETURNING rows are
+# matched by key (number, channel and channel_ref), as PostgreSQL returns them in its order.
 _TICKET_ROWS = RowInsert(TICKETS, TICKETS.c.id, TICKETS.c.number)
 _EVENT_ROWS = RowInsert(TICKET_EVENTS)
 _CONTACT_ROWS = RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel, CONTACTS.c.channel_ref)
+# one row at a time, on the rarer paths: a follow-up attached to its ticket, a citizen without
+# a usable number
+_INSERT_CONTACT = insert(CONTACTS).returning(CONTACTS.c.id)
+_INSERT_CITIZEN = insert(CITIZENS).returning(CITIZENS.c.id)
 
 
 _EXISTING = select(
