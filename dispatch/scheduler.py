@@ -15,6 +15,7 @@ APScheduler only calls these functions on a timer; tests call them with a fixed 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -194,6 +195,10 @@ async def _act(
 # -- the timer ---------------------------------------------------------------------------------
 
 
+#: how long a stopping server lets a scheduled job under way finish before cancelling it
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
 def setup_scheduler(app: web.Application) -> None:
     """Run the sweeps on APScheduler's timer while the app runs (on the leader instance)."""
 
@@ -207,9 +212,10 @@ def setup_scheduler(app: web.Application) -> None:
             (hotspots.refresh, ctx.config.hotspots.sweep_minutes * 60),
             (ratings.sweep, ctx.config.evaluation.sweep_seconds),
         )
+        running: set[asyncio.Task[None]] = set()
         for job, seconds in jobs:
             timer.add_job(
-                guarded(job, ctx, leadership),
+                guarded(job, ctx, leadership, running),
                 "interval",
                 seconds=seconds,
                 id=f"{job.__module__}.{job.__name__}",
@@ -219,7 +225,7 @@ def setup_scheduler(app: web.Application) -> None:
         # 社情民意 reports (条例第四十七条): once a day, those whose period has just ended
         run_at = ctx.config.reports.run_at
         timer.add_job(
-            guarded(write_due, ctx, leadership),
+            guarded(write_due, ctx, leadership, running),
             "cron",
             hour=run_at.hour,
             minute=run_at.minute,
@@ -229,6 +235,13 @@ def setup_scheduler(app: web.Application) -> None:
         )
         timer.start()
         yield
+        # Stopping: no new runs; a sweep under way finishes its step (each is a transaction of
+        # its own) before the timer cancels what is left after the grace period
+        timer.pause()
+        if running:
+            _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+            if late:
+                log.warning("scheduled jobs cancelled at shutdown", jobs=len(late))
         timer.shutdown(wait=False)
         await leadership.release()
 
@@ -236,11 +249,19 @@ def setup_scheduler(app: web.Application) -> None:
 
 
 def guarded(
-    job: Callable[[Context], Awaitable[object]], ctx: Context, leadership: Leadership
+    job: Callable[[Context], Awaitable[object]],
+    ctx: Context,
+    leadership: Leadership,
+    running: set[asyncio.Task[None]] | None = None,
 ) -> Callable[[], Awaitable[None]]:
-    """The timer's callable: run ``job`` on the leader only, and log (not raise) its failure."""
+    """The timer's callable: run ``job`` on the leader only, and log (not raise) its failure.
+    ``running``: the runs under way are kept there, for a shutdown to let them finish."""
 
     async def run() -> None:
+        task = asyncio.current_task()
+        if running is not None and task is not None:
+            running.add(task)
+            task.add_done_callback(running.discard)
         try:
             if not await leadership.acquire():
                 return  # another instance leads

@@ -7,10 +7,13 @@ import asyncio
 import json
 from datetime import datetime
 
+import pytest
+from aiohttp import web
 from sqlalchemy import func, select, update
 
+from dispatch import scheduler as scheduler_module
 from dispatch.leader import Leadership
-from dispatch.scheduler import guarded, sweep_deadlines
+from dispatch.scheduler import guarded, setup_scheduler, sweep_deadlines
 from dispatch.service import decide_extension, dispatch_to, request_extension
 from hotline.bootstrap import bootstrap
 from hotline.calendar import SHANGHAI
@@ -26,6 +29,7 @@ from hotline.services.tickets import perform
 from hotline.storage.notices import DeadlineNotice
 from hotline.storage.outbox import OutboxMessage
 from hotline.storage.reference import Department
+from hotline.web.keys import CONTEXT
 from tests.factories import SUPERVISOR, dept
 
 
@@ -202,3 +206,37 @@ async def test_one_instance_leads_the_scheduler(ctx: Context, settings: Settings
         await first.release()
         await second.release()
         await other.db.dispose()
+
+
+async def test_a_stopping_server_lets_a_sweep_under_way_finish(
+    settings: Settings, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown waits for a scheduled job under way (each of its steps is a transaction of its
+    own) instead of cancelling it mid-run, and starts no new one."""
+    started, release = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+
+    async def route_received(_: Context) -> None:
+        runs.append("started")
+        started.set()
+        await release.wait()
+        runs.append("finished")
+
+    monkeypatch.setattr(scheduler_module, "route_received", route_received)
+    ctx = bootstrap(settings, clock=clock)
+    app = web.Application()
+    app[CONTEXT] = ctx
+    setup_scheduler(app)
+    runner = web.AppRunner(app)
+    await runner.setup()  # the routing sweep's first run comes after its interval (2 s)
+    try:
+        await asyncio.wait_for(started.wait(), timeout=15)
+        stopping = asyncio.create_task(runner.cleanup())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # waiting for the sweep
+        release.set()
+        await asyncio.wait_for(stopping, timeout=15)
+        assert runs == ["started", "finished"]
+    finally:
+        release.set()
+        await ctx.db.dispose()
