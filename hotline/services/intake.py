@@ -56,8 +56,6 @@ from hotline.storage.upsert import dialect_insert
 
 #: contacts written by one transaction at most (keeps statements under parameter limits)
 MAX_BATCH = 200
-#: concurrent intake transactions on PostgreSQL (SQLite: one)
-WRITERS_POSTGRES = 4
 
 # The batch's rows go through prebuilt statements (hotline.storage.rows: on SQLite straight to
 # the cursor, SQLAlchemy's execution layer cost more than SQLite's work). RETURNING rows are
@@ -250,20 +248,22 @@ async def take_in(ctx: Context, value: IntakeValue, actor: Actor | None = None) 
 class _Writer:
     """Queues contacts and writes whatever has queued in one transaction, in turn.
 
-    SQLite has one writer at a time, so one drain runs; PostgreSQL takes several writers, so a
-    few drains overlap (they still serialise briefly on the day's number counter).
+    One drain runs at a time, on every database. SQLite has one writer. PostgreSQL would take
+    several, but concurrent batches queue on the day's number counter anyway (its row stays
+    locked until commit), and one drain at a time gathers larger batches: with four the
+    benchmark's webhooks took 2.0 ms of CPU each and 462 req/s, with one 1.4 ms and 545
+    (docs/performance.md). Several instances each have their own drain.
     """
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._queue: list[tuple[_Item, asyncio.Future[Outcome]]] = []
         self._drains: set[asyncio.Task[None]] = set()
-        self._parallel = 1 if ctx.db.dialect == "sqlite" else WRITERS_POSTGRES
 
     async def submit(self, item: _Item) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if len(self._drains) < self._parallel:
+        if not self._drains:
             task = asyncio.create_task(self._drain())
             self._drains.add(task)
         # A caller that goes away (a dropped HTTP request) cancels only its own future: the
