@@ -34,6 +34,7 @@ def bootstrap(
         echo=settings.config.database.echo,
         pool_size=settings.config.database.pool_size,
         write_thread=settings.config.database.write_thread,
+        write_on_loop=settings.config.database.write_on_loop,
     )
     ctx = Context(
         settings=settings,

@@ -54,6 +54,9 @@ class DatabaseConfig(_Section):
     #: SQLite file: the intake's group commit runs on a thread with a connection of its own
     #: (``hotline.storage.db``); off: on the serving event loop, like PostgreSQL
     write_thread: bool = True
+    #: with the write thread: a unit of work runs on the serving loop when SQLite's write lock
+    #: is free at once, on the thread when another process holds it (``WriteThread``)
+    write_on_loop: bool = True
 
 
 class CalendarConfig(_Section):

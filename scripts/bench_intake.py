@@ -97,7 +97,7 @@ _CONTACT = insert(CONTACTS)
 async def raw_insert(ctx: Context, batch: list[IntakeValue]) -> None:
     """The same rows with prebuilt Core inserts, one transaction per batch: the database's own
     cost for what the service writes. What the service adds is the difference. The transaction
-    goes the service's way (``Database.write``: SQLite's write thread, else ``run_sync``), so
+    goes the service's way (``Database.write``: SQLite's write connection, else ``run_sync``), so
     the two differ only in what they do, not in how they reach the database."""
     await ctx.db.write(_raw_rows, ctx.clock.now(), batch)
 

@@ -12,8 +12,9 @@ multi-row statement per table. A caller's result is given only after its transac
 committed. If a shared transaction fails, its contacts are retried one by one, so one bad
 contact never costs the others. A single caller pays nothing for this: a queue of one is
 written at once. The transaction is one synchronous unit of work (``Database.write``): on a
-SQLite file it runs on the database's write thread, so the serving loop goes on taking requests
-while it commits; the intake hooks run inside it and are synchronous too.
+SQLite file with a connection of its own, on the serving loop while the write lock is free and
+on the database's write thread while another process holds it; the intake hooks run inside it
+and are synchronous too.
 
 Nothing a citizen sent is dropped. What cannot be used as given (a phone that does not parse,
 an unknown division or category, a missing type, empty text) is kept as sent, in the contact's
@@ -413,8 +414,9 @@ def _existing(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, s
 
 
 async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
-    """One transaction for these contacts: on SQLite's write thread, or through ``run_sync``
-    (``Database.write``). Synchronous from here down, hooks included."""
+    """One transaction for these contacts (``Database.write``: on SQLite with its write
+    connection, on the loop or the write thread; else ``run_sync``). Synchronous from here
+    down, hooks included."""
     return await ctx.db.write(_write_batch_in, ctx, items)
 
 

@@ -1,12 +1,13 @@
 """The async engine and session factory. Created by the app's cleanup context, never at import.
 
 ``Database.write`` runs a synchronous unit of work (``fn(session, *args)``) in one
-transaction. On a SQLite file it runs on the database's write thread, with a connection of
-its own; elsewhere on the event loop through ``AsyncSession.run_sync``. The intake's group
-commit goes this way: through aiosqlite, every cursor, statement, fetch and close is a trip
-to aiosqlite's thread and back, a dozen statements took some thirty trips, and on a busy
-serving loop each trip also waited its turn behind the requests being handled. On the write
-thread the whole batch is one trip, and the loop serves requests meanwhile.
+transaction. On a SQLite file it runs with a synchronous (pysqlite) connection of its own
+(``WriteThread``): on the serving loop while SQLite's write lock is free at once, on the write
+thread, waiting for the lock, while another process holds it. Elsewhere it runs on the event
+loop through ``AsyncSession.run_sync``. The intake's group commit goes this way: through
+aiosqlite, every cursor, statement, fetch and close is a trip to aiosqlite's thread and back,
+a dozen statements took some thirty trips, and on a busy serving loop each trip also waited its
+turn behind the requests being handled. With its own connection the batch is one call.
 
 ``Database.reads`` gives sessions for reading only. On SQLite a write transaction takes the
 database's one write lock at BEGIN (``BEGIN IMMEDIATE``, see ``_configure_sqlite``); a read
@@ -23,13 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,6 +44,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 #: execution option of the engine behind ``Database.reads``
 READ_ONLY = "hotline_read_only"
@@ -92,9 +98,27 @@ class WriterGate:
 
 
 class WriteThread:
-    """One thread with a synchronous engine (pysqlite) on the same SQLite file."""
+    """A synchronous engine (pysqlite) on the same SQLite file, for ``Database.write``.
 
-    def __init__(self, url: str, *, echo: bool) -> None:
+    With ``on_loop`` a unit of work runs on the calling (serving) thread when SQLite's write
+    lock is free at once, and on the write thread, waiting for the lock, when it is not (another
+    process is writing). The units of work are Python from end to end (building rows, the
+    column types' processors, hooks); on a thread of their own they only competed with the
+    serving loop for the interpreter lock, and the switches cost more than SQLite's own work
+    that could run meanwhile (docs/performance.md). On the loop a unit never waits: the loop's
+    connection has no busy timeout, and it never checkpoints the WAL itself (a checkpoint
+    copies pages into the database file and syncs it). Every ``CHECKPOINT_EVERY`` units the
+    thread does, taking its turn at the ``gate`` like a writer, so that nothing is appended
+    while it copies and the WAL starts over from its beginning with the next write.
+    """
+
+    #: writes on the loop between two WAL checkpoints (SQLite's own automatic checkpoint comes
+    #: after 1000 pages; a batch of contacts writes some tens)
+    CHECKPOINT_EVERY = 16
+
+    def __init__(
+        self, url: str, *, echo: bool, gate: WriterGate | None = None, on_loop: bool = True
+    ) -> None:
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
         # The connection is only ever used by the one thread; it is closed from another at
         # dispose, which pysqlite refuses unless told.
@@ -102,20 +126,103 @@ class WriteThread:
             sync_url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}
         )
         _configure_sqlite(self.engine)
+        self.gate = gate
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="hotline-write")
+        #: the serving thread's connection: no busy wait, no automatic checkpoint
+        self.loop_engine: Engine | None = None
+        if on_loop:
+            self.loop_engine = create_engine(
+                sync_url, echo=echo, connect_args={"timeout": 0, "check_same_thread": False}
+            )
+            _configure_sqlite(self.loop_engine, busy_timeout_ms=0, autocheckpoint=0)
+        self._loop_writes = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        call = functools.partial(self._in_transaction, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        turn = object()
+        if self.gate is not None:
+            await self.gate.acquire(turn)
+        try:
+            if self.loop_engine is not None:
+                try:
+                    result = self._on_loop(self.loop_engine, fn, *args)
+                except _LockTaken:  # another process is writing: wait for it on the thread
+                    log.debug("sqlite write lock held elsewhere: writing on the write thread")
+                else:
+                    self._loop_writes += 1
+                    if self._loop_writes % self.CHECKPOINT_EVERY == 0:
+                        self._start_checkpoint()
+                    return result
+            call = functools.partial(self._in_transaction, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        finally:
+            if self.gate is not None:
+                self.gate.release(turn)
+
+    @staticmethod
+    def _on_loop(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(session, *args)``, committed; ``_LockTaken`` if another connection holds the
+        write lock (nothing was run)."""
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                session.connection()  # BEGIN IMMEDIATE, refused at once if the lock is taken
+            except OperationalError as exc:
+                if _locked(exc):
+                    raise _LockTaken from exc
+                raise
+            result = fn(session, *args)
+            session.commit()
+            return result
 
     def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             return fn(session, *args)
 
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint is None or self._checkpoint.done():
+            self._checkpoint = asyncio.create_task(self.checkpoint())
+
+    async def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, on the thread, in the writers' turn
+        (PASSIVE: readers go on; pages a reader still uses are copied next time)."""
+        turn = object()
+        if self.gate is not None:
+            await self.gate.acquire(turn)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._wal_checkpoint)
+        except Exception as exc:  # noqa: BLE001 - the next one tries again; writes go on
+            log.warning("WAL checkpoint failed", error=repr(exc))
+        finally:
+            if self.gate is not None:
+                self.gate.release(turn)
+
+    def _wal_checkpoint(self) -> None:
+        raw = self.engine.raw_connection()  # autocommit (isolation_level None): no BEGIN
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.close()
+        finally:
+            raw.close()
+
     async def close(self) -> None:
-        """Finish what was handed over (nothing is dropped), then close the connection."""
+        """Finish what was handed over (nothing is dropped), then close the connections."""
+        if self._checkpoint is not None:
+            await self._checkpoint
         await asyncio.to_thread(self._executor.shutdown, wait=True)
         self.engine.dispose()
+        if self.loop_engine is not None:
+            self.loop_engine.dispose()
+
+
+class _LockTaken(Exception):
+    """SQLite's write lock is held by another connection."""
+
+
+def _locked(exc: OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 @dataclass(frozen=True)
@@ -137,14 +244,7 @@ class Database:
         """``fn(session, *args)`` with a synchronous ``Session`` in a transaction of its own,
         committed when ``fn`` returns (rolled back if it raises)."""
         if self.write_thread is not None:
-            if self.gate is None:
-                return await self.write_thread.run(fn, *args)
-            turn = object()
-            await self.gate.acquire(turn)
-            try:
-                return await self.write_thread.run(fn, *args)
-            finally:
-                self.gate.release(turn)
+            return await self.write_thread.run(fn, *args)
         async with self.sessions() as session, session.begin():
             return await session.run_sync(fn, *args)
 
@@ -154,7 +254,13 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine, gate: WriterGate | None = None) -> None:
+def _configure_sqlite(
+    engine: AsyncEngine | Engine,
+    gate: WriterGate | None = None,
+    *,
+    busy_timeout_ms: int = 10_000,
+    autocheckpoint: int | None = None,
+) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE for a transaction that may write.
 
     SQLite lets one writer at a time. A deferred transaction that reads and then writes can fail
@@ -162,7 +268,9 @@ def _configure_sqlite(engine: AsyncEngine | Engine, gate: WriterGate | None = No
     a snapshot upgrade), so a transaction that may write takes the write lock at BEGIN and waits
     for it. A read-only one (``READ_ONLY``) begins deferred, with ``query_only`` on. With a
     ``gate`` (the async engine's), a connection takes its turn there before its first BEGIN
-    IMMEDIATE and gives it back when it returns to the pool.
+    IMMEDIATE and gives it back when it returns to the pool. ``autocheckpoint``: WAL pages
+    after which a commit checkpoints (SQLite's default 1000; 0: never, another connection
+    does it).
     """
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
@@ -173,7 +281,9 @@ def _configure_sqlite(engine: AsyncEngine | Engine, gate: WriterGate | None = No
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if autocheckpoint is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -208,10 +318,17 @@ def _sqlite_file(url: str) -> bool:
 
 
 def create_database(
-    url: str, *, echo: bool = False, pool_size: int = 10, write_thread: bool = False
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    write_thread: bool = False,
+    write_on_loop: bool = True,
 ) -> Database:
     """``write_thread``: give a SQLite file a write thread (see the module's text); an
-    in-memory database has none (a second connection would see another database)."""
+    in-memory database has none (a second connection would see another database).
+    ``write_on_loop``: with it, units of work run on the serving loop while the write lock is
+    free at once (``WriteThread``)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -234,7 +351,7 @@ def create_database(
         gate = WriterGate(timeout=10)
         _configure_sqlite(engine, gate)
         if write_thread and _sqlite_file(url):
-            thread = WriteThread(url, echo=echo)
+            thread = WriteThread(url, echo=echo, gate=gate, on_loop=write_on_loop)
     # PostgreSQL: READ ONLY transactions (asyncpg's own); SQLite: see _configure_sqlite
     read_only: dict[str, Any] = {READ_ONLY: True}
     if engine.dialect.name == "postgresql":

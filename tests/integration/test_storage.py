@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from hotline.domain.vocabulary import Channel, TicketType
 from hotline.services.context import Context
 from hotline.services.intake import take_in
 from hotline.storage import migrate
-from hotline.storage.db import create_database
+from hotline.storage.db import Database, create_database
 from hotline.storage.tables import metadata
 from hotline.storage.tickets import TicketEvent
 from tests.conftest import PG_URL
@@ -113,23 +115,79 @@ def _add_sequence(session: Session, code: str) -> str:
 
 
 async def _sequence(ctx: Context, day: str) -> int | None:
-    async with ctx.db.sessions() as session:
+    return await _sequence_in(ctx.db, day)
+
+
+async def _sequence_in(db: Database, day: str) -> int | None:
+    async with db.sessions() as session:
         found = await session.scalar(
             text("SELECT last FROM ticket_number_sequences WHERE day = :day"), {"day": day}
         )
     return None if found is None else int(found)
 
 
-async def test_a_unit_of_work_commits_on_the_write_thread(ctx: Context) -> None:
-    """SQLite file: ``Database.write`` runs on the write thread; elsewhere on the loop."""
+async def test_a_unit_of_work_commits_on_the_serving_loop(ctx: Context) -> None:
+    """``Database.write`` runs on the calling loop's thread: on a SQLite file with the write
+    thread's connection for the loop (the lock was free), elsewhere through ``run_sync``."""
     thread = await ctx.db.write(_add_sequence, "w1")
+    assert thread == threading.current_thread().name
     if ctx.db.dialect == "sqlite":
         assert ctx.db.write_thread is not None
-        assert thread.startswith("hotline-write")
     else:
         assert ctx.db.write_thread is None
-        assert thread == threading.current_thread().name
     assert await _sequence(ctx, "w1") == 7  # committed, seen by the serving engine
+
+
+def _sqlite_path(database_url: str) -> str:
+    return database_url.split("///", 1)[1]
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock")
+async def test_while_another_process_writes_a_unit_of_work_waits_on_the_thread(
+    ctx: Context, database_url: str
+) -> None:
+    """Another connection (another process) holds SQLite's write lock: the unit of work does
+    not wait on the loop, which goes on serving; it waits on the write thread and commits when
+    the lock is free."""
+    other = sqlite3.connect(_sqlite_path(database_url), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO ticket_number_sequences (day, last) VALUES ('p1', 1)")
+        pending = asyncio.ensure_future(ctx.db.write(_add_sequence, "p2"))
+        ticks = 0
+        started = time.perf_counter()
+        while ticks < 20:  # the loop turns while the unit of work waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert time.perf_counter() - started < 2
+        assert not pending.done()
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    assert (await pending).startswith("hotline-write")
+    assert await _sequence(ctx, "p1") == 1 and await _sequence(ctx, "p2") == 7
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's WAL")
+async def test_writes_on_the_loop_keep_the_wal_checkpointed(tmp_path: Path) -> None:
+    """The loop's connection never checkpoints; the write thread does every
+    ``CHECKPOINT_EVERY`` writes, so the WAL starts over instead of growing with every write."""
+    path = tmp_path / "wal.db"
+    db = create_database(f"sqlite+aiosqlite:///{path}", write_thread=True)
+    try:
+        assert db.write_thread is not None
+        await db.write(lambda s: s.execute(text("CREATE TABLE blobs (b BLOB)")))
+        writes = 8 * db.write_thread.CHECKPOINT_EVERY
+        for _ in range(writes):
+            await db.write(lambda s: s.execute(text("INSERT INTO blobs VALUES (zeroblob(32768))")))
+        await db.write_thread.checkpoint()
+        written = writes * 32768
+        wal = os.path.getsize(f"{path}-wal")  # noqa: ASYNC240 - a test, one stat
+        assert wal < written / 3, (wal, written)
+        async with db.reads() as session:
+            assert await session.scalar(text("SELECT count(*) FROM blobs")) == writes
+    finally:
+        await db.dispose()
 
 
 async def test_a_unit_of_work_that_fails_leaves_nothing(ctx: Context) -> None:
@@ -155,7 +213,7 @@ async def test_an_in_memory_database_writes_on_its_loop() -> None:
 async def test_dispose_finishes_what_was_handed_to_the_write_thread(
     database_url: str,
 ) -> None:
-    db = create_database(database_url, write_thread=True)
+    db = create_database(database_url, write_thread=True, write_on_loop=False)
     started = threading.Event()
 
     def slow(session: Session) -> None:
@@ -179,11 +237,19 @@ async def test_dispose_finishes_what_was_handed_to_the_write_thread(
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock (PostgreSQL readers never wait)")
-async def test_a_read_session_does_not_wait_for_a_writer(ctx: Context) -> None:
-    """While a write transaction is open (the intake's batch on SQLite's write thread), a read
-    session answers at once with what was committed before it: it takes no write lock, so the
-    writer does not wait for it either."""
-    await ctx.db.write(_add_sequence, "r1")
+async def test_a_read_session_does_not_wait_for_a_writer(database_url: str) -> None:
+    """While a write transaction is open (a unit of work held open on the write thread), a
+    read session answers at once with what was committed before it: it takes no write lock, so
+    the writer does not wait for it either."""
+    db = create_database(database_url, write_thread=True, write_on_loop=False)
+    try:
+        await _reads_while_writing(db)
+    finally:
+        await db.dispose()
+
+
+async def _reads_while_writing(db: Database) -> None:
+    await db.write(_add_sequence, "r1")
     writing, release = threading.Event(), threading.Event()
 
     def hold(session: Session) -> None:
@@ -191,11 +257,11 @@ async def test_a_read_session_does_not_wait_for_a_writer(ctx: Context) -> None:
         writing.set()
         release.wait(10)
 
-    pending = asyncio.ensure_future(ctx.db.write(hold))
+    pending = asyncio.ensure_future(db.write(hold))
     try:
         assert await asyncio.to_thread(writing.wait, 5)
         started = time.perf_counter()
-        async with ctx.db.reads() as session:
+        async with db.reads() as session:
             days = set(
                 await session.scalars(
                     text("SELECT day FROM ticket_number_sequences WHERE day IN ('r1', 'r2')")
@@ -207,7 +273,7 @@ async def test_a_read_session_does_not_wait_for_a_writer(ctx: Context) -> None:
     finally:
         release.set()
         await pending
-    assert await _sequence(ctx, "r2") == 7
+    assert await _sequence_in(db, "r2") == 7
 
 
 async def test_a_read_session_cannot_write(ctx: Context) -> None:
@@ -226,12 +292,12 @@ async def test_a_read_session_cannot_write(ctx: Context) -> None:
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer")
 async def test_writers_in_one_process_take_turns(ctx: Context) -> None:
     """A transaction of the async engine that may write holds the process's turn at SQLite's
-    writer until its connection goes back to the pool; the write thread's unit of work starts
+    writer until its connection goes back to the pool; ``Database.write``'s unit of work starts
     only then (it does not sit in SQLite's busy wait meanwhile), and reads go on."""
     order: list[str] = []
 
     def unit(session: Session) -> None:
-        order.append("write thread starts")
+        order.append("unit of work starts")
         _add_sequence(session, "t2")
 
     async with ctx.db.sessions() as session:
@@ -240,7 +306,7 @@ async def test_writers_in_one_process_take_turns(ctx: Context) -> None:
                 text("INSERT INTO ticket_number_sequences (day, last) VALUES ('t1', 1)")
             )
             pending = asyncio.ensure_future(ctx.db.write(unit))
-            for _ in range(20):  # let the write thread try, if it could
+            for _ in range(20):  # let the unit of work try, if it could
                 await asyncio.sleep(0.01)
             assert order == []
             async with ctx.db.reads() as reader:  # a read does not wait for the turn
@@ -248,5 +314,5 @@ async def test_writers_in_one_process_take_turns(ctx: Context) -> None:
             order.append("async transaction commits")
         await session.close()
         await pending
-    assert order == ["async transaction commits", "write thread starts"]
+    assert order == ["async transaction commits", "unit of work starts"]
     assert await _sequence(ctx, "t1") == 1 and await _sequence(ctx, "t2") == 7
