@@ -70,7 +70,8 @@ class WriterGate:
 
     async def acquire(self, holder: object) -> None:
         try:
-            await asyncio.wait_for(self._lock.acquire(), self._timeout)
+            async with asyncio.timeout(self._timeout):  # wait_for would add a task per turn
+                await self._lock.acquire()
         except TimeoutError:
             raise TimeoutError(
                 f"SQLite's writer was not free within {self._timeout:.0f} s"
@@ -142,6 +143,7 @@ class WriteThread:
         turn = object()
         if self.gate is not None:
             await self.gate.acquire(turn)
+        kept = False  # the turn passed on to a checkpoint, which gives it back
         try:
             if self.loop_engine is not None:
                 try:
@@ -151,12 +153,12 @@ class WriteThread:
                 else:
                     self._loop_writes += 1
                     if self._loop_writes % self.CHECKPOINT_EVERY == 0:
-                        self._start_checkpoint()
+                        kept = self._start_checkpoint(turn)
                     return result
             call = functools.partial(self._in_transaction, fn, *args)
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         finally:
-            if self.gate is not None:
+            if self.gate is not None and not kept:
                 self.gate.release(turn)
 
     @staticmethod
@@ -178,16 +180,24 @@ class WriteThread:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             return fn(session, *args)
 
-    def _start_checkpoint(self) -> None:
-        if self._checkpoint is None or self._checkpoint.done():
-            self._checkpoint = asyncio.create_task(self.checkpoint())
+    def _start_checkpoint(self, turn: object) -> bool:
+        """Checkpoint on the thread in ``turn`` (the writers' turn just used on the loop): the
+        next writers queue behind it, while the loop goes on. False if one is still running."""
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return False
+        self._checkpoint = asyncio.ensure_future(self._checkpoint_in(turn))
+        return True
 
     async def checkpoint(self) -> None:
-        """Copy what the WAL holds into the database file, on the thread, in the writers' turn
-        (PASSIVE: readers go on; pages a reader still uses are copied next time)."""
+        """Copy what the WAL holds into the database file, in the writers' turn."""
         turn = object()
         if self.gate is not None:
             await self.gate.acquire(turn)
+        await self._checkpoint_in(turn)
+
+    async def _checkpoint_in(self, turn: object) -> None:
+        """PASSIVE: readers go on; pages a reader still uses are copied next time. With no
+        writer in the meantime, the next write starts the WAL over from its beginning."""
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._wal_checkpoint)
         except Exception as exc:  # noqa: BLE001 - the next one tries again; writes go on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -37,6 +38,7 @@ from hotline.web.keys import CONTEXT, MAX_BODY, METRICS, SETTINGS, TWILIO
 from ivr import web as ivr_web
 
 log = structlog.get_logger("hotline.http")
+_http_logger = logging.getLogger("hotline.http")  # the same logger's level, asked directly
 
 
 @web.middleware
@@ -58,13 +60,14 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         count, latency = request.app[METRICS].http_children(request.method, route, status)
         count.inc()
         latency.observe(elapsed)
-        log.info(
-            "request",
-            method=request.method,
-            path=request.path,
-            status=status,
-            ms=round(elapsed * 1000, 2),
-        )
+        if _http_logger.isEnabledFor(logging.INFO):  # at WARNING the line is not even built
+            log.info(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from hotline.domain.vocabulary import Channel, TicketType
 from hotline.services.context import Context
 from hotline.services.intake import take_in
 from hotline.storage import migrate
-from hotline.storage.db import Database, create_database
+from hotline.storage.db import Database, WriterGate, create_database
 from hotline.storage.tables import metadata
 from hotline.storage.tickets import TicketEvent
 from tests.conftest import PG_URL
@@ -316,3 +316,32 @@ async def test_writers_in_one_process_take_turns(ctx: Context) -> None:
         await pending
     assert order == ["async transaction commits", "unit of work starts"]
     assert await _sequence(ctx, "t1") == 1 and await _sequence(ctx, "t2") == 7
+
+
+async def test_the_writer_gate_gives_turns_in_order_and_times_out() -> None:
+    gate = WriterGate(timeout=5)
+    first, second, third = object(), object(), object()
+    await gate.acquire(first)
+    order: list[str] = []
+
+    async def take(holder: object, name: str) -> None:
+        await gate.acquire(holder)
+        order.append(name)
+
+    waiting = [asyncio.ensure_future(take(h, n)) for h, n in ((second, "2"), (third, "3"))]
+    await asyncio.sleep(0.01)
+    assert order == []
+    gate.release(third)  # not the holder: nothing happens
+    assert gate.holds(first)
+    gate.release(first)
+    await waiting[0]
+    assert order == ["2"] and gate.holds(second)
+    gate.release(second)
+    await waiting[1]
+    assert order == ["2", "3"] and gate.holds(third)
+
+    stuck = WriterGate(timeout=0.05)
+    await stuck.acquire(first)
+    with pytest.raises(TimeoutError, match="not free within"):
+        await stuck.acquire(second)
+    assert stuck.holds(first)
