@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from dispatch.service import dispatch_to
+from hotline.bootstrap import bootstrap
 from hotline.clock import FixedClock
 from hotline.domain.errors import Conflict
 from hotline.domain.intake import IntakeValue
@@ -21,6 +24,7 @@ from hotline.services.queries import get_ticket
 from hotline.services.tickets import perform
 from hotline.storage.citizens import Citizen, Contact
 from hotline.storage.tickets import Ticket, TicketEvent
+from tests.conftest import make_settings
 from tests.factories import dept
 
 
@@ -194,3 +198,29 @@ async def test_a_follow_up_to_a_finished_ticket_opens_a_new_one(ctx: Context) ->
     assert later.created and not later.attached
     assert later.number != first.number
     assert (await get_ticket(ctx, first.number)).ticket.status == Status.CLOSED.value
+
+
+async def test_under_load_a_batch_waits_a_moment_to_gather_more(
+    database_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    """``database.group_commit_delay_ms``: after a batch of several contacts the next waits
+    for company before it writes; after a contact that came alone the next is written at once."""
+    settings = make_settings(database_url, tmp_path, database={"group_commit_delay_ms": 300})
+    ctx = bootstrap(settings, clock=clock)
+    try:
+        sizes: list[int] = []
+        ctx.hooks.on_intake.append(lambda _session, tickets: sizes.append(len(tickets)))
+        await ctx.reference.get()
+        await take_in(ctx, sms(ctx, "G-alone-1"))
+        started = time.perf_counter()
+        await take_in(ctx, sms(ctx, "G-alone-2"))
+        assert time.perf_counter() - started < 0.25  # no wait after a batch of one
+        await asyncio.gather(take_in(ctx, sms(ctx, "G-a1")), take_in(ctx, sms(ctx, "G-a2")))
+        first = asyncio.ensure_future(take_in(ctx, sms(ctx, "G-b1")))
+        await asyncio.sleep(0.02)
+        assert not first.done()  # waiting for company after a batch of two
+        second = await take_in(ctx, sms(ctx, "G-b2"))
+        assert (await first).number < second.number
+        assert sizes == [1, 1, 2, 2]
+    finally:
+        await ctx.db.dispose()
