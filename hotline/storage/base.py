@@ -50,12 +50,22 @@ class AwareDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        # The last value and its text: a batch's rows carry the same instant again and again
+        # (created_at, updated_at, an event's time). One tuple, replaced whole, so two threads
+        # never read a value with another's text.
+        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            seen, text = last[0]
+            if seen is value:
+                return text
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to an AwareDateTime column")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
 
         return process
 

@@ -37,6 +37,26 @@ def test_sqlite_text_is_what_the_two_steps_give(value: datetime) -> None:
     assert process(value) == two_steps(value)
 
 
+_aware = st.datetimes(
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001 - made aware just below
+    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+    timezones=st.sampled_from([UTC, SHANGHAI]),
+)
+
+
+@given(st.lists(_aware, min_size=1, max_size=6), st.lists(st.integers(0, 5), max_size=30))
+def test_a_value_seen_again_gives_the_same_text(values: list[datetime], picks: list[int]) -> None:
+    """The processor keeps the last value's text: repeats, alternations and equal values in
+    other zones all come out as the two steps give them."""
+    process = AwareDateTime()._cached_bind_processor(sqlite.dialect())
+    assert process is not None
+    for i in [0, 0, *picks]:
+        value = values[i % len(values)]
+        assert process(value) == two_steps(value)
+        twin = value.astimezone(SHANGHAI)  # the same instant, another object
+        assert process(twin) == two_steps(value)
+
+
 def test_none_and_naive_values() -> None:
     process = AwareDateTime().bind_processor(sqlite.dialect())
     assert process is not None
