@@ -57,9 +57,10 @@ class DatabaseConfig(_Section):
     #: with the write thread: a unit of work runs on the serving loop when SQLite's write lock
     #: is free at once, on the thread when another process holds it (``WriteThread``)
     write_on_loop: bool = True
-    #: the intake's group commit: when the last batch held several contacts (others are
-    #: arriving), the next waits this long to gather more before it writes, as PostgreSQL's
-    #: ``commit_delay`` does with ``commit_siblings``; a contact arriving alone never waits
+    #: the intake's group commit on SQLite (a batch written on the loop, where nothing queues
+    #: meanwhile): when the last batch held several contacts (others are arriving), the next
+    #: waits this long to gather more before it writes, as PostgreSQL's ``commit_delay`` does
+    #: with ``commit_siblings``; a contact arriving alone never waits
     group_commit_delay_ms: float = Field(default=2.0, ge=0, le=1000)
 
 

@@ -250,6 +250,12 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def writes_on_loop(self) -> bool:
+        """Whether ``write`` may run its unit of work on the loop from start to commit without
+        yielding (SQLite with the loop's connection): nothing else runs meanwhile."""
+        return self.write_thread is not None and self.write_thread.loop_engine is not None
+
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(session, *args)`` with a synchronous ``Session`` in a transaction of its own,
         committed when ``fn`` returns (rolled back if it raises)."""

@@ -132,9 +132,9 @@ async def test_a_unit_of_work_commits_on_the_serving_loop(ctx: Context) -> None:
     thread = await ctx.db.write(_add_sequence, "w1")
     assert thread == threading.current_thread().name
     if ctx.db.dialect == "sqlite":
-        assert ctx.db.write_thread is not None
+        assert ctx.db.write_thread is not None and ctx.db.writes_on_loop
     else:
-        assert ctx.db.write_thread is None
+        assert ctx.db.write_thread is None and not ctx.db.writes_on_loop
     assert await _sequence(ctx, "w1") == 7  # committed, seen by the serving engine
 
 
@@ -214,6 +214,7 @@ async def test_dispose_finishes_what_was_handed_to_the_write_thread(
     database_url: str,
 ) -> None:
     db = create_database(database_url, write_thread=True, write_on_loop=False)
+    assert not db.writes_on_loop
     started = threading.Event()
 
     def slow(session: Session) -> None:
