@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -323,6 +324,47 @@ def _configure_sqlite(
             gate.release(record.record_info)
 
 
+#: a pooled asyncpg connection given back less than this many seconds ago is used without a
+#: ping (unless it has seen its socket close)
+ALIVE_WITHIN_SECONDS = 5.0
+
+
+def _configure_asyncpg(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling for asyncpg, cheaper than ``pool_pre_ping``.
+
+    SQLAlchemy's ping for asyncpg is three round trips (BEGIN, an empty query, ROLLBACK, for
+    pgbouncer's transaction mode), at every checkout: on the intake's batch three of its
+    thirteen. Here a connection whose socket has closed (the server restarted or ended its
+    backend) is discarded at once, without a trip; one idle for more than
+    ``ALIVE_WITHIN_SECONDS`` is pinged with one empty query first; one given back moments ago
+    (the usual case under load) is used as it is. A ``DisconnectionError`` from the checkout
+    makes the pool discard the connection and take another (SQLAlchemy's documented way).
+    """
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if driver.is_closed():
+            raise DisconnectionError("the connection was closed")
+        if time.monotonic() - record.info.get(_RETURNED_AT, 0.0) > ALIVE_WITHIN_SECONDS:
+            try:
+                await_only(driver.fetchrow(";"))
+            except Exception as exc:
+                raise DisconnectionError(f"ping failed: {exc!r}") from exc
+
+
+_RETURNED_AT = "hotline_returned_at"
+
+
 def _sqlite_file(url: str) -> bool:
     parsed = make_url(url)
     name = parsed.database or ""
@@ -359,8 +401,12 @@ def create_database(
             ).render_as_string(hide_password=False)
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
-        kwargs["pool_pre_ping"] = True
+        # asyncpg: the checkout check of _configure_asyncpg instead (pre_ping's costs three
+        # round trips at every checkout)
+        kwargs["pool_pre_ping"] = parsed.get_driver_name() != "asyncpg"
     engine = create_async_engine(url, **kwargs)
+    if parsed.get_driver_name() == "asyncpg":
+        _configure_asyncpg(engine)
     thread = None
     gate = None
     if engine.dialect.name == "sqlite":

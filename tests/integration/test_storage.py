@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,6 +21,7 @@ from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import Channel, TicketType
 from hotline.services.context import Context
 from hotline.services.intake import take_in
+from hotline.storage import db as db_module
 from hotline.storage import migrate
 from hotline.storage.db import Database, WriterGate, create_database
 from hotline.storage.tables import metadata
@@ -346,3 +348,37 @@ async def test_the_writer_gate_gives_turns_in_order_and_times_out() -> None:
     with pytest.raises(TimeoutError, match="not free within"):
         await stuck.acquire(second)
     assert stuck.holds(first)
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL's pool (asyncpg)")
+@pytest.mark.parametrize("alive_within", [5.0, 0.0])
+async def test_pooled_connections_the_server_ended_are_replaced(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, alive_within: float
+) -> None:
+    """The server ends every backend of the pool (a restart, an administrator): the next
+    sessions get fresh connections and nothing fails, whether the closed socket is noticed at
+    checkout or a ping (after ``ALIVE_WITHIN_SECONDS`` idle) finds it."""
+    monkeypatch.setattr(db_module, "ALIVE_WITHIN_SECONDS", alive_within)
+    await _one_ticket(ctx)
+    sessions = [ctx.db.sessions() for _ in range(3)]
+    for session in sessions:  # three pooled connections
+        await session.execute(text("SELECT 1"))
+    for session in sessions:
+        await session.close()
+    assert PG_URL is not None
+    killer = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        ended = await killer.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+    finally:
+        await killer.close()
+    assert ended >= 1
+    await asyncio.sleep(0.2)
+    thread = await ctx.db.write(_add_sequence, "k1")
+    assert thread == threading.current_thread().name
+    assert await _sequence(ctx, "k1") == 7
+    async with ctx.db.reads() as session:
+        assert await session.scalar(text("SELECT count(*) FROM tickets")) == 1
