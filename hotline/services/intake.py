@@ -285,9 +285,7 @@ class _Writer:
         try:
             delay = self._ctx.config.database.group_commit_delay_ms
             if delay > 0 and self._last_batch > 1 and self._ctx.db.writes_on_loop:
-                # Under load a batch gathers more contacts for a moment's wait: each batch
-                # costs a transaction, a commit and a statement per table whatever it holds.
-                await asyncio.sleep(delay / 1000)
+                await asyncio.sleep(delay / 1000)  # gather more (see the class text)
             await self._drain_queue()
         finally:
             # Leaves the set in the same step as it saw the queue empty: a contact queued

@@ -327,6 +327,8 @@ def _configure_sqlite(
 #: a pooled asyncpg connection given back less than this many seconds ago is used without a
 #: ping (unless it has seen its socket close)
 ALIVE_WITHIN_SECONDS = 5.0
+#: key in a pool entry's ``info``: when the connection was last given back (monotonic clock)
+_RETURNED_AT = "hotline_returned_at"
 
 
 def _configure_asyncpg(engine: AsyncEngine) -> None:
@@ -360,9 +362,6 @@ def _configure_asyncpg(engine: AsyncEngine) -> None:
                 await_only(driver.fetchrow(";"))
             except Exception as exc:
                 raise DisconnectionError(f"ping failed: {exc!r}") from exc
-
-
-_RETURNED_AT = "hotline_returned_at"
 
 
 def _sqlite_file(url: str) -> bool:
