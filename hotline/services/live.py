@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from hotline.services.context import Context
 from hotline.services.hooks import NewTicket, TicketChange
 from hotline.storage.calls import AgentState, Call
+from hotline.storage.rows import RowQuery
 from hotline.storage.upsert import dialect_of
 
 log = structlog.get_logger(__name__)
@@ -95,14 +96,17 @@ def publish_in(session: Session, ctx: Context, *events: LiveEvent) -> None:
     if not events:
         return
     if dialect_of(session) == "postgresql":
+        conn = session.connection()
         for payload in encode(events):
-            session.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": payload},
-            )
+            _NOTIFY.run(conn, {"channel": CHANNEL, "payload": payload})
         return
     pending: list[tuple[str, LiveEvent]] = session.info.setdefault(_PENDING, [])
     pending.extend((ctx.settings.database_url, e) for e in events)
+
+
+_NOTIFY = RowQuery(
+    select(func.pg_notify(bindparam("channel"), bindparam("payload")).label("notified"))
+)
 
 
 # Listened on every session once (a listener added per session cost more than the intake's

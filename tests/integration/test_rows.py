@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, column, insert, select, table, text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
@@ -96,9 +97,8 @@ async def test_a_left_out_column_gets_its_default_or_is_refused(ctx: Context) ->
         del row["payload"]  # default=dict: computed per row, so a row must give it
         rows.run(session.connection(), [row])
 
-    if ctx.db.dialect == "sqlite":
-        with pytest.raises(ValueError, match=r"contacts\.payload"):
-            await ctx.db.write(computed)
+    with pytest.raises(ValueError, match=r"contacts\.payload"):
+        await ctx.db.write(computed)
 
 
 async def test_a_returned_column_must_come_from_the_rows_or_the_key() -> None:
@@ -122,6 +122,25 @@ async def test_rows_are_written_in_the_callers_transaction(ctx: Context) -> None
 
     assert await ctx.db.write(read) == []
     assert await ctx.db.write(lambda session: rows.run(session.connection(), [])) == []
+
+
+async def test_a_failing_statement_raises_as_sqlalchemy_raises(ctx: Context) -> None:
+    """A unique key taken: ``sqlalchemy.exc.IntegrityError``, as the intake expects when another
+    instance took the same contact in, and the transaction is rolled back."""
+    rows = RowInsert(CONTACTS, CONTACTS.c.id)
+    await ctx.db.write(lambda session: rows.run(session.connection(), _rows("dup")[:1]))
+
+    def again(session: Session) -> None:
+        rows.run(session.connection(), _rows("dup-more")[:1])  # written, then rolled back
+        rows.run(session.connection(), _rows("dup"))
+
+    with pytest.raises(IntegrityError):
+        await ctx.db.write(again)
+    assert await ctx.db.write(lambda session: _stored(session, "dup-more")) == []
+    assert len(await ctx.db.write(lambda session: _stored(session, "dup"))) == 1
+    missing = RowQuery(select(table("no_such_table", column("x"))))
+    with pytest.raises(DBAPIError):  # not the driver's own error class
+        await ctx.db.write(lambda session: missing.run(session.connection()))
 
 
 _RECENT = (
