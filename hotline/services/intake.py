@@ -46,7 +46,7 @@ from hotline.services.history import chained_event, reserve_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
-from hotline.storage.rows import RowInsert, RowQuery
+from hotline.storage.rows import LinkedInsert, RowInsert, RowQuery
 from hotline.storage.tables import (
     CITIZENS,
     CONTACTS,
@@ -61,9 +61,17 @@ MAX_BATCH = 200
 # The batch's rows go through prebuilt statements (hotline.storage.rows: on SQLite straight to
 # the cursor, SQLAlchemy's execution layer cost more than SQLite's work). RETURNING rows are
 # matched by key (number, channel and channel_ref), as PostgreSQL returns them in its order.
-_TICKET_ROWS = RowInsert(TICKETS, TICKETS.c.id, TICKETS.c.number)
-_EVENT_ROWS = RowInsert(TICKET_EVENTS)
-_CONTACT_ROWS = RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel, CONTACTS.c.channel_ref)
+# Tickets, their opening events and their contacts go together (on PostgreSQL one statement):
+# the events' and contacts' rows name their ticket by its number.
+_NEW_TICKETS = LinkedInsert(
+    RowInsert(TICKETS, TICKETS.c.id, TICKETS.c.number),
+    TICKETS.c.number,
+    (RowInsert(TICKET_EVENTS), TICKET_EVENTS.c.ticket_id),
+    (
+        RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel, CONTACTS.c.channel_ref),
+        CONTACTS.c.ticket_id,
+    ),
+)
 # one row at a time, on the rarer paths: a follow-up attached to its ticket, a citizen without
 # a usable number
 _INSERT_CONTACT = insert(CONTACTS).returning(CONTACTS.c.id)
@@ -528,19 +536,23 @@ def _write_new(
         for item, number, citizen, values in zip(items, numbers, citizens, chained, strict=True)
     ]
     conn = session.connection()
-    ids = {number: ticket_id for ticket_id, number in _TICKET_ROWS.run(conn, ticket_rows)}
-    _EVENT_ROWS.run(
-        conn, [{"ticket_id": ids[n], **v} for n, v in zip(numbers, chained, strict=True)]
-    )
-    contact_ids = {key: earlier.contact_id for key, earlier in pending.items()}
     new_contacts = [
-        _contact_row(item, citizen, ids[number], now)
+        _contact_row(item, citizen, number, now)  # the ticket by its number
         for item, number, citizen in zip(items, numbers, citizens, strict=True)
         if item.key not in pending
     ]
-    if new_contacts:
-        for contact_id, channel, channel_ref in _CONTACT_ROWS.run(conn, new_contacts):
-            contact_ids[(channel, channel_ref)] = contact_id
+    tickets, (_, contacts) = _NEW_TICKETS.run(
+        conn,
+        ticket_rows,
+        [
+            [{"ticket_id": n, **v} for n, v in zip(numbers, chained, strict=True)],
+            new_contacts,
+        ],
+    )
+    ids = {number: ticket_id for ticket_id, number in tickets}
+    contact_ids = {key: earlier.contact_id for key, earlier in pending.items()}
+    for contact_id, channel, channel_ref in contacts:
+        contact_ids[(channel, channel_ref)] = contact_id
     for item, number, citizen in zip(items, numbers, citizens, strict=True):
         if item.key in pending:
             stored = pending[item.key]
@@ -626,7 +638,7 @@ def _ticket_row(item: _Item, number: str, citizen_id: int | None, now: datetime)
 
 
 def _contact_row(
-    item: _Item, citizen_id: int | None, ticket_id: int, now: datetime
+    item: _Item, citizen_id: int | None, ticket: int | str, now: datetime
 ) -> dict[str, Any]:
     value = item.value
     payload: dict[str, Any] = dict(value.payload)
@@ -636,7 +648,7 @@ def _contact_row(
         "channel": value.channel.value,
         "channel_ref": value.channel_ref,
         "citizen_id": citizen_id,
-        "ticket_id": ticket_id,
+        "ticket_id": ticket,
         "received_at": value.received_at,
         "created_at": now,
         "content": value.content,

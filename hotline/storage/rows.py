@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Table, bindparam, column, func, insert, select
+from sqlalchemy import Column, Integer, String, Table, bindparam, column, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
@@ -49,14 +49,42 @@ _Param = tuple[str, Any]
 _Processors = list[tuple[int, Callable[[Any], Any]]]
 
 
-class _Unnest(NamedTuple):
-    """A PostgreSQL ``INSERT ... SELECT ... FROM unnest(...)``: its SQL, its parameters (one
-    array per column), their processors (for each element) and the returned columns'."""
+class _Part(NamedTuple):
+    """Rows as PostgreSQL arrays, one a column: which values (a row's or a default), their
+    processors (for each element) and the names of the arrays' parameters."""
 
-    sql: str
     params: list[_Param]
     processors: _Processors
+    binds: list[str]
+
+    def arrays(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        arrays = [
+            [row[name] for row in rows] if given is _FROM_ROW else [given] * len(rows)
+            for name, given in self.params
+        ]
+        for i, processor in self.processors:
+            arrays[i] = [processor(value) for value in arrays[i]]
+        return arrays
+
+
+class _Unnest(NamedTuple):
+    """A PostgreSQL ``INSERT ... SELECT ... FROM unnest(...)``: its SQL, its arrays and the
+    returned columns' processors."""
+
+    sql: str
+    part: _Part
     results: list[Callable[[Any], Any] | None]
+
+
+class _Linked(NamedTuple):
+    """A :class:`LinkedInsert`'s statement for one combination of keys: its parts (None: a
+    child without rows, left out) and, for each child, its column in the result."""
+
+    sql: str
+    parts: list[_Part | None]
+    results: list[int | None]
+    #: the arrays' parameters in the statement's order (CTEs come in the order they are used)
+    order: list[str]
 
 
 def _on_asyncpg(conn: Connection) -> bool:
@@ -188,14 +216,7 @@ class RowInsert:
 
     def _run_pg(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
         unnest = self._prepare_pg(conn.dialect, tuple(rows[0]))
-        arrays = []
-        for name, given in unnest.params:
-            arrays.append(
-                [row[name] for row in rows] if given is _FROM_ROW else [given] * len(rows)
-            )
-        for i, processor in unnest.processors:
-            arrays[i] = [processor(value) for value in arrays[i]]
-        fetched = _pg_fetch(conn, unnest.sql, arrays)
+        fetched = _pg_fetch(conn, unnest.sql, unnest.part.arrays(rows))
         written = [
             tuple(
                 value if processor is None else processor(value)
@@ -211,29 +232,56 @@ class RowInsert:
         prepared = self._prepared_pg.get(keys)
         if prepared is not None:
             return prepared
-        params, processors = self._params(dialect, keys)
-        names = [name for name, _ in params]
-        types = [self.table.c[name].type for name in names]
-        arrays = (
-            func.unnest(*(bindparam(f"column_{i}", type_=ARRAY(t)) for i, t in enumerate(types)))
-            .table_valued(*(column(name, t) for name, t in zip(names, types, strict=True)))
-            .render_derived("row")
-        )
-        stmt = self._plain.from_select(names, select(*arrays.c))
+        stmt, part = self._from_unnest(dialect, keys, "column")
         returned = [*self.returning, *([self._key] if self._key is not None else [])]
         if returned:
             stmt = stmt.returning(*returned)
         compiled = stmt.compile(dialect=dialect)
-        if list(compiled.positiontup or ()) != [f"column_{i}" for i in range(len(names))]:
+        if list(compiled.positiontup or ()) != part.binds:
             raise ValueError(f"{self.table.name}: unexpected parameters")  # pragma: no cover
         prepared = _Unnest(
             compiled.string,
-            params,
-            processors,
+            part,
             [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returned],
         )
         self._prepared_pg[keys] = prepared
         return prepared
+
+    def _from_unnest(
+        self,
+        dialect: Dialect,
+        keys: tuple[str, ...],
+        prefix: str,
+        link: tuple[str, Any, Column[Any], Column[Any]] | None = None,
+    ) -> tuple[Insert, _Part]:
+        """``INSERT ... SELECT ... FROM unnest(<one array a column>)`` for rows with these keys,
+        its parameters named ``prefix_<n>``. ``link``: (foreign key, parent CTE, parent key,
+        parent id): the rows give the parent's key under the foreign key, joined to the CTE for
+        its id."""
+        params, processors = self._params(dialect, keys)
+        names = [name for name, _ in params]
+        types = [self.table.c[name].type for name in names]
+        if link is not None:
+            at = names.index(link[0])
+            types[at] = link[2].type
+            processors = [(i, p) for i, p in processors if i != at]
+            key_processor = link[2].type.dialect_impl(dialect).bind_processor(dialect)
+            if key_processor is not None:
+                processors.append((at, key_processor))
+        binds = [f"{prefix}_{i}" for i in range(len(names))]
+        arrays = (
+            func.unnest(*(bindparam(b, type_=ARRAY(t)) for b, t in zip(binds, types, strict=True)))
+            .table_valued(*(column(name, t) for name, t in zip(names, types, strict=True)))
+            .render_derived(f"{prefix}_row")
+        )
+        if link is None:
+            chosen = select(*arrays.c)
+        else:
+            fk, parent, key, parent_id = link
+            chosen = select(
+                *(parent.c[parent_id.key] if name == fk else arrays.c[name] for name in names)
+            ).select_from(arrays.join(parent, parent.c[key.key] == arrays.c[fk]))
+        return self._plain.from_select(names, chosen), _Part(params, processors, binds)
 
     def _returned(self, row: dict[str, Any], rowid: int) -> tuple[Any, ...]:
         return tuple(rowid if column.primary_key else row[column.key] for column in self.returning)
@@ -341,3 +389,105 @@ class RowQuery:
         prepared = (compiled, row_type, results, binds)
         self._prepared[dialect.name] = prepared
         return prepared
+
+
+class LinkedInsert:
+    """Rows of a parent table and rows of child tables that reference them, written together.
+
+    Each child row gives its parent's ``key`` (a unique column the parent returns) in place of
+    its foreign key, and the parent's new id takes its place. On PostgreSQL (asyncpg) this is
+    one statement, one round trip instead of one a table: the inserts as data-modifying CTEs,
+    each child's rows joined to the parent's RETURNING by the key, and what is returned
+    aggregated as JSON (so returned columns must be integers or strings). Elsewhere one
+    :class:`RowInsert` after another. ``run`` gives the parent's ``returning`` values and each
+    child's, in the database's order (match them by a returned key).
+    """
+
+    def __init__(
+        self, parent: RowInsert, key: Column[Any], *children: tuple[RowInsert, Column[Any]]
+    ) -> None:
+        ids = [c for c in parent.returning if c.primary_key]
+        if len(ids) != 1 or key not in parent.returning:
+            raise ValueError(f"{parent.table.name}: the parent must return its id and {key.key}")
+        for child, _ in children:
+            for returned in (*parent.returning, *child.returning):
+                if not isinstance(returned.type, Integer | String):
+                    raise ValueError(f"{returned.table}.{returned.key}: integers and strings only")
+        self.parent, self.key, self.children = parent, key, children
+        self._id = ids[0]
+        self._prepared: dict[tuple[tuple[str, ...] | None, ...], _Linked] = {}
+
+    def run(
+        self,
+        conn: Connection,
+        parents: Sequence[dict[str, Any]],
+        children: Sequence[Sequence[dict[str, Any]]],
+    ) -> tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
+        if not parents:
+            return [], [[] for _ in self.children]
+        if not _on_asyncpg(conn):
+            made = self.parent.run(conn, parents)
+            id_at, key_at = (
+                self.parent.returning.index(self._id),
+                self.parent.returning.index(self.key),
+            )
+            ids = {row[key_at]: row[id_at] for row in made}
+            return made, [
+                child.run(conn, [{**row, fk.key: ids[row[fk.key]]} for row in rows])
+                for (child, fk), rows in zip(self.children, children, strict=True)
+            ]
+        keys = (tuple(parents[0]), *(tuple(rows[0]) if rows else None for rows in children))
+        linked = self._prepare_pg(conn.dialect, keys)
+        arrays: dict[str, list[Any]] = {}
+        for part, rows in zip(linked.parts, [parents, *children], strict=True):
+            if part is not None:
+                arrays.update(zip(part.binds, part.arrays(rows), strict=True))
+        (row,) = _pg_fetch(conn, linked.sql, [arrays[name] for name in linked.order])
+        made = [tuple(value) for value in row[0]]
+        return made, [
+            [] if at is None else [tuple(v) for v in row[at] or ()] for at in linked.results
+        ]
+
+    def _prepare_pg(self, dialect: Dialect, keys: tuple[tuple[str, ...] | None, ...]) -> _Linked:
+        prepared = self._prepared.get(keys)
+        if prepared is not None:
+            return prepared
+        parent_keys, *child_keys = keys
+        assert parent_keys is not None  # noqa: S101 - run() gives the parents' keys
+        stmt, part = self.parent._from_unnest(dialect, parent_keys, "parent")
+        parent = stmt.returning(*self.parent.returning).cte("parent")
+        parts: list[_Part | None] = [part]
+        returned = [_json_rows(parent)]
+        unreferenced = []
+        results: list[int | None] = []
+        for n, ((child, fk), these) in enumerate(zip(self.children, child_keys, strict=True)):
+            if these is None:
+                parts.append(None)
+                results.append(None)
+                continue
+            link = (fk.key, parent, self.key, self._id)
+            stmt, part = child._from_unnest(dialect, these, f"child{n}", link)
+            parts.append(part)
+            if child.returning:
+                written = stmt.returning(*child.returning).cte(f"child{n}")
+                results.append(len(returned))
+                returned.append(_json_rows(written))
+            else:
+                unreferenced.append(stmt.cte(f"child{n}"))
+                results.append(None)
+        final = select(*returned)
+        if unreferenced:
+            final = final.add_cte(*unreferenced)
+        compiled = final.compile(dialect=dialect)
+        order = list(compiled.positiontup or ())
+        if sorted(order) != sorted(b for p in parts if p is not None for b in p.binds):
+            raise ValueError(f"{self.parent.table.name}: unexpected parameters")  # pragma: no cover
+        prepared = _Linked(compiled.string, parts, results, order)
+        self._prepared[keys] = prepared
+        return prepared
+
+
+def _json_rows(cte: Any) -> Any:
+    """The CTE's rows as one JSON array of arrays (an empty one when there are none)."""
+    rows = func.json_agg(func.json_build_array(*cte.c))
+    return select(func.coalesce(rows, func.json_build_array())).scalar_subquery()

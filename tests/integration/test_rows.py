@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
-from hotline.storage.rows import RowInsert, RowQuery
+from hotline.storage.rows import LinkedInsert, RowInsert, RowQuery
 from hotline.storage.tables import CITIZENS, CONTACTS
 from hotline.storage.upsert import dialect_insert
 
@@ -229,3 +229,68 @@ async def test_an_upsert_returns_the_id_of_new_and_of_updated_rows(ctx: Context)
         (stored["+8613900000001"][0], "+8613900000001"),
     ]
     assert stored["+8613900000001"][1] == "甲二"
+
+
+def _citizen(phone: str) -> dict[str, Any]:
+    at = datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI)
+    return {
+        "phone": phone,
+        "phone_raw": phone,
+        "name": None,
+        "real_name": False,
+        "wants_confidential": False,
+        "needs_assistance": False,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+async def test_linked_rows_take_the_ids_of_their_parents(ctx: Context) -> None:
+    """Children name their parent by its key; stored, they hold its id (on PostgreSQL the whole
+    lot is one statement). A child table without rows is left out."""
+    linked = LinkedInsert(
+        RowInsert(CITIZENS, CITIZENS.c.id, CITIZENS.c.phone),
+        CITIZENS.c.phone,
+        (RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel_ref), CONTACTS.c.citizen_id),
+        (RowInsert(CONTACTS), CONTACTS.c.citizen_id),
+    )
+    first, second = "+8613900000011", "+8613900000012"
+    returning = [
+        {**row, "citizen_id": phone}
+        for row, phone in zip(_rows("linked"), [first, second, first], strict=True)
+    ]
+    plain = [{**_rows("plain")[0], "citizen_id": second}]
+
+    def write(session: Session) -> Any:
+        conn = session.connection()
+        made = linked.run(conn, [_citizen(first), _citizen(second)], [returning, plain])
+        alone = linked.run(conn, [_citizen("+8613900000013")], [[], []])
+        return made, alone, linked.run(conn, [], [[], []])
+
+    (citizens, (contacts, nothing)), alone, empty = await ctx.db.write(write)
+
+    def read(session: Session) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+        ids = dict(session.execute(text("SELECT phone, id FROM citizens")).all())
+        rows = session.execute(text("SELECT channel_ref, id, citizen_id FROM contacts"))
+        return ids, {ref: (contact_id, citizen) for ref, contact_id, citizen in rows}
+
+    ids, stored = await ctx.db.write(read)
+    assert sorted(citizens) == sorted([(ids[first], first), (ids[second], second)])
+    assert sorted(contacts) == sorted((stored[f"linked-{i}"][0], f"linked-{i}") for i in range(3))
+    assert nothing == []
+    assert [stored[f"linked-{i}"][1] for i in range(3)] == [ids[first], ids[second], ids[first]]
+    assert stored["plain-0"][1] == ids[second]
+    assert alone == ([(ids["+8613900000013"], "+8613900000013")], [[], []])
+    assert empty == ([], [[], []])
+
+
+def test_a_linked_insert_needs_its_parents_id_and_key_and_plain_returns() -> None:
+    contacts = (RowInsert(CONTACTS), CONTACTS.c.citizen_id)
+    with pytest.raises(ValueError, match="id and phone"):
+        LinkedInsert(RowInsert(CITIZENS, CITIZENS.c.id), CITIZENS.c.phone, contacts)
+    with pytest.raises(ValueError, match=r"contacts\.received_at"):
+        LinkedInsert(
+            RowInsert(CITIZENS, CITIZENS.c.id, CITIZENS.c.phone),
+            CITIZENS.c.phone,
+            (RowInsert(CONTACTS, CONTACTS.c.received_at), CONTACTS.c.citizen_id),
+        )
