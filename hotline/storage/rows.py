@@ -1,29 +1,33 @@
 """Prebuilt statements for the intake's batch: rows of plain values in, rows out.
 
 The intake writes a few dozen rows per batch into four tables and reads what it needs with a
-few queries, on SQLite on its write thread. Through SQLAlchemy's execution layer most of that
-time went to per-statement and per-row bookkeeping (building the cache key, expanding ``IN``
-lists, parameter dictionaries, result objects): about 0.2 ms a statement on this path, more
-than SQLite's own work. These keep SQLAlchemy for what it is for: every statement is built and
-compiled by SQLAlchemy for the dialect (once), every value passes through its column type's
-own bind processor (the same text for a timestamp, the same JSON) and every result through its
-result processor. The compiled statement then goes straight to the driver, inside the caller's
-transaction: on SQLite to the DBAPI cursor (``sqlite3`` keeps the prepared statement), on
-PostgreSQL to asyncpg's connection (its statement cache keeps the prepared statement), begun as
-SQLAlchemy's asyncpg adapter begins it and with its errors raised as SQLAlchemy raises them
-(``IntegrityError``...). There a statement cost about 100 µs of CPU instead of 250 through
-SQLAlchemy's execution, and rows go in as one array per column (``unnest``), one statement
-whatever their number. Other databases get plain SQLAlchemy executions.
+few queries, in one synchronous unit of work (``Database.write``). Through SQLAlchemy's
+execution layer most of that time went to per-statement and per-row bookkeeping (building the
+cache key, expanding ``IN`` lists, parameter dictionaries, result objects): about 0.2 ms a
+statement on this path, more than SQLite's own work. These keep SQLAlchemy for what it is for:
+every statement is built and compiled by SQLAlchemy for the dialect (once), every value passes
+through its column type's own bind processor (the same text for a timestamp, the same JSON) and
+every result through its result processor. The compiled statement then goes straight to the
+driver, inside the caller's transaction: on SQLite to the DBAPI cursor (``sqlite3`` keeps the
+prepared statement), on PostgreSQL to asyncpg's connection (its statement cache keeps the
+prepared statement), begun as SQLAlchemy's asyncpg adapter begins it and with its errors raised
+as SQLAlchemy raises them (``IntegrityError``...). There a statement cost about 100 µs of CPU
+instead of 250 through SQLAlchemy's execution, and rows go in as one array per column
+(``unnest``), one statement whatever their number. Other databases get plain SQLAlchemy
+executions.
 
 * :class:`RowInsert`: rows into a table. On SQLite ``executemany`` when nothing is returned,
   otherwise one ``execute`` per row with the new row's id from ``lastrowid`` (not
   ``RETURNING``: SQLite prepares such a statement again for every row, which costs more than
   the insert). On PostgreSQL ``INSERT ... SELECT ... FROM unnest($1::type[], ...) RETURNING``.
+* :class:`LinkedInsert`: parent rows and the child rows that name their parent by a unique
+  key (tickets, their opening events, their contacts); on PostgreSQL one statement of
+  data-modifying CTEs instead of one round trip a table.
 * :class:`RowQuery`: a SELECT (or a single-row statement with RETURNING) with one set of
   parameters, ``IN`` lists included (``bindparam(..., expanding=True)``).
 
-``tests/integration/test_rows.py`` holds both to what SQLAlchemy's own execution stores and
-returns.
+``tests/integration/test_rows.py`` holds them to what SQLAlchemy's own execution stores and
+returns, and raises.
 """
 
 from __future__ import annotations
@@ -310,7 +314,7 @@ class RowInsert:
         out column's scalar default, and the bind processors of their column types."""
         if compiled is None:
             compiled = self._plain.compile(dialect=dialect, column_keys=list(keys))
-        if compiled.positiontup is None:  # pragma: no cover - sqlite's paramstyle is qmark
+        if compiled.positiontup is None:  # pragma: no cover - qmark (sqlite), $1 (asyncpg)
             raise ValueError(f"{dialect.name}: positional parameters expected")
         params: list[_Param] = []
         processors: _Processors = []
