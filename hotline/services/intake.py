@@ -58,9 +58,9 @@ from hotline.storage.upsert import dialect_insert
 #: contacts written by one transaction at most (keeps statements under parameter limits)
 MAX_BATCH = 200
 
-# The batch's rows go through prebuilt statements (hotline.storage.rows: on SQLite straight to
-# the cursor, SQLAlchemy's execution layer cost more than SQLite's work). RETURNING rows are
-# matched by key (number, channel and channel_ref), as PostgreSQL returns them in its order.
+# The batch's rows go through prebuilt statements (hotline.storage.rows: straight to the driver,
+# SQLAlchemy's execution layer cost more than the database's work). RETURNING rows are matched
+# by key (number, channel and channel_ref), as PostgreSQL returns them in its order.
 # Tickets, their opening events and their contacts go together (on PostgreSQL one statement):
 # the events' and contacts' rows name their ticket by its number.
 _NEW_TICKETS = LinkedInsert(
