@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from dispatch.service import dispatch_to
 from hotline.bootstrap import bootstrap
 from hotline.clock import FixedClock
+from hotline.config import Settings
 from hotline.domain.errors import Conflict
 from hotline.domain.intake import IntakeValue
 from hotline.domain.lifecycle import SYSTEM, Close, Reply, Sign
@@ -79,6 +80,27 @@ async def test_concurrent_deliveries_of_one_message_make_one_ticket(ctx: Context
     assert sum(r.created for r in results) == 1
     assert await count(ctx, Ticket) == 1
     assert await count(ctx, Contact) == 1
+
+
+async def test_two_instances_taking_one_message_at_once_make_one_ticket(
+    ctx: Context, settings: Settings, clock: FixedClock
+) -> None:
+    """Two app instances on one database (each its own writer): a message delivered to both at
+    once (a carrier's retry) is one ticket. On PostgreSQL both batches may find nothing, and the
+    second's insert then waits for the first's commit and fails on the unique key; that batch is
+    retried contact by contact and answers with what the first made."""
+    other = bootstrap(settings, clock=clock)
+    try:
+        for n in range(5):
+            value = sms(ctx, f"SM-twice-{n}")
+            here, there = await asyncio.gather(take_in(ctx, value), take_in(other, value))
+            assert here.number == there.number
+            assert here.contact_id == there.contact_id
+            assert sorted([here.created, there.created]) == [False, True]
+        assert await count(ctx, Ticket) == 5
+        assert await count(ctx, Contact) == 5
+    finally:
+        await other.db.dispose()
 
 
 async def test_a_caller_that_goes_away_does_not_lose_its_contact(ctx: Context) -> None:
