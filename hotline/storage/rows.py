@@ -154,20 +154,19 @@ class RowInsert:
         base = insert(table) if upsert is None else upsert[0]
         self.stmt = base.returning(*returning) if returning else base
         self._plain = base
-        #: an upsert's returned values are read back by its conflict key after the rows (the
-        #: id of a row that was updated is not SQLite's last inserted id)
-        self._read_back: tuple[str, int, RowQuery] | None = None
-        if upsert is not None and returning:
-            key = upsert[1]
-            read = [*returning, *([key] if key not in returning else [])]
-            self._read_back = (
-                key.key,
-                read.index(key),
-                RowQuery(select(*read).where(key.in_(bindparam("keys", expanding=True)))),
-            )
-        #: PostgreSQL returns what an upsert wrote, new or updated, in its RETURNING: the key is
-        #: returned too, to give the rows back in their order
+        #: an upsert that returns: its conflict key, by which what it wrote (new rows and
+        #: updated ones) is matched to the rows, and the columns read for that (``returning``
+        #: and the key). SQLite reads them back after the rows (the id of an updated row is
+        #: not its last inserted id); PostgreSQL's RETURNING gives them.
         self._key = upsert[1] if upsert is not None and returning else None
+        self._read_columns = [*returning]
+        self._read_back: RowQuery | None = None
+        if self._key is not None:
+            if self._key not in returning:
+                self._read_columns.append(self._key)
+            self._read_back = RowQuery(
+                select(*self._read_columns).where(self._key.in_(bindparam("keys", expanding=True)))
+            )
         self._prepared: dict[
             tuple[str, tuple[str, ...]], tuple[str, list[_Param], _Processors]
         ] = {}
@@ -205,16 +204,17 @@ class RowInsert:
         return self._read(conn, rows)
 
     def _read(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        if self._read_back is None:
+        if self._read_back is None or self._key is None:
             return []
-        key, at, query = self._read_back
-        written = query.run(conn, {"keys": [row[key] for row in rows]})
-        return self._in_order(rows, written, key, at)
+        written = self._read_back.run(conn, {"keys": [row[self._key.key] for row in rows]})
+        return self._in_order(rows, written)
 
     def _in_order(
-        self, rows: Sequence[dict[str, Any]], written: Sequence[Any], key: str, at: int
+        self, rows: Sequence[dict[str, Any]], written: Sequence[Any]
     ) -> list[tuple[Any, ...]]:
-        count = len(self.returning)
+        """An upsert's ``returning`` values (of ``_read_columns``) in the order of its rows."""
+        assert self._key is not None  # noqa: S101 - only upserts that return come here
+        key, at, count = self._key.key, self._read_columns.index(self._key), len(self.returning)
         found = {row[at]: tuple(row[:count]) for row in written}
         return [found[row[key]] for row in rows]
 
@@ -228,16 +228,14 @@ class RowInsert:
             )
             for row in fetched
         ]
-        if self._key is not None:
-            return self._in_order(rows, written, self._key.key, len(written[0]) - 1)
-        return written
+        return written if self._key is None else self._in_order(rows, written)
 
     def _prepare_pg(self, dialect: Dialect, keys: tuple[str, ...]) -> _Unnest:
         prepared = self._prepared_pg.get(keys)
         if prepared is not None:
             return prepared
         stmt, part = self._from_unnest(dialect, keys, "column")
-        returned = [*self.returning, *([self._key] if self._key is not None else [])]
+        returned = self._read_columns
         if returned:
             stmt = stmt.returning(*returned)
         compiled = stmt.compile(dialect=dialect)
