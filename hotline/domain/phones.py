@@ -18,6 +18,9 @@ class Phone:
         return self.e164 is not None
 
 
+_COUNTRY_CODE_DIGITS = frozenset("123456789")
+
+
 @functools.lru_cache(maxsize=8192)
 def normalise_phone(raw: str, region: str = "CN") -> Phone:
     """E.164 of ``raw`` read in ``region``. Cached: the same caller's number is parsed by the
@@ -27,11 +30,14 @@ def normalise_phone(raw: str, region: str = "CN") -> Phone:
 
 def _normalise(raw: str, region: str) -> Phone:
     text = raw.strip()
-    # phonenumbers reads a number in international format (a leading "+", as carriers send the
-    # sender's number) by its own country code and uses the default region only for a number
-    # in national format; parsed without one, the same number takes half the time
+    # phonenumbers reads a number in international format (a "+" and its country code, as
+    # carriers send the sender's number) by that code and uses the default region only for a
+    # number in national format; parsed without one, the same number takes half the time. No
+    # country code begins with 0: after "+0" the region still counts ("+0049..." in China is
+    # "00", its international prefix, and a German number).
+    international = text[:1] == "+" and text[1:2] in _COUNTRY_CODE_DIGITS
     try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else region)
+        number = phonenumbers.parse(text, None if international else region)
     except phonenumbers.NumberParseException:
         return Phone(raw=text, e164=None)
     if not phonenumbers.is_valid_number(number):
