@@ -37,13 +37,25 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Integer, String, Table, bindparam, column, func, insert, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Executable
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy.sql import Executable, operators, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 from sqlalchemy.util import await_only
 
 _FROM_ROW = object()
@@ -161,9 +173,13 @@ class RowInsert:
         self._key = upsert[1] if upsert is not None and returning else None
         self._read_columns = [*returning]
         self._read_back: RowQuery | None = None
+        #: where the key is among ``_read_columns`` (found once: ``list.index`` compares
+        #: columns with ``==``, which builds a SQL expression for each)
+        self._key_at = -1
         if self._key is not None:
-            if self._key not in returning:
+            if not any(c is self._key for c in returning):
                 self._read_columns.append(self._key)
+            self._key_at = _position(self._read_columns, self._key)
             self._read_back = RowQuery(
                 select(*self._read_columns).where(self._key.in_(bindparam("keys", expanding=True)))
             )
@@ -214,7 +230,7 @@ class RowInsert:
     ) -> list[tuple[Any, ...]]:
         """An upsert's ``returning`` values (of ``_read_columns``) in the order of its rows."""
         assert self._key is not None  # noqa: S101 - only upserts that return come here
-        key, at, count = self._key.key, self._read_columns.index(self._key), len(self.returning)
+        key, at, count = self._key.key, self._key_at, len(self.returning)
         found = {row[at]: tuple(row[:count]) for row in written}
         return [found[row[key]] for row in rows]
 
@@ -337,45 +353,62 @@ class RowInsert:
 class RowQuery:
     """``stmt`` (a Core SELECT, or an INSERT/UPDATE with RETURNING) run with one set of
     parameters. Its rows are named tuples (attribute access by column key, as SQLAlchemy's
-    rows), with the columns' result processors applied."""
+    rows), with the columns' result processors applied.
+
+    An ``IN`` list (``bindparam(..., expanding=True)``) is expanded for each run on SQLite; on
+    PostgreSQL ``col IN (<list>)`` is ``col = ANY(<array>)`` (as PostgreSQL plans an ``IN``
+    list itself), one array parameter: the statement's text is the same for any number of
+    values, so the driver prepares it once instead of once for each length.
+    """
 
     def __init__(self, stmt: Executable) -> None:
         self.stmt = stmt
-        self._prepared: dict[str, tuple[SQLCompiler, Any, list[Any], dict[str, Any]]] = {}
+        self._prepared: dict[str, _Query] = {}
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         pg = _on_asyncpg(conn)
         if conn.dialect.name != "sqlite" and not pg:
             return list(conn.execute(self.stmt, dict(params or {})))
-        compiled, row_type, results, binds = self._prepare(conn.dialect)
-        state = compiled.construct_expanded_state(params)
-        # the plain parameters' processors, and those of the ``IN`` lists' expanded ones
-        processors = {**binds, **state.processors} if state.processors else binds
-        values = [
-            processor(value) if (processor := processors.get(key)) is not None else value
-            for key, value in zip(state.positiontup or (), state.positional_parameters, strict=True)
-        ]
+        query = self._prepare(conn.dialect)
+        params = params or {}
+        if query.plan is not None:  # nothing to expand: the parameters in their places
+            sql, values = query.compiled.string, [get(params) for get in query.plan]
+        else:
+            state = query.compiled.construct_expanded_state(params)
+            # the plain parameters' processors, and those of the ``IN`` lists' expanded ones
+            processors = {**query.binds, **state.processors} if state.processors else query.binds
+            sql = state.statement
+            values = [
+                processor(value) if (processor := processors.get(key)) is not None else value
+                for key, value in zip(
+                    state.positiontup or (), state.positional_parameters, strict=True
+                )
+            ]
         fetched: Sequence[Any]
         if pg:
-            fetched = _pg_fetch(conn, state.statement, values)
+            fetched = _pg_fetch(conn, sql, values)
         else:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            with closing(cursor), _as_sqlalchemy_raises(conn, state.statement, values):
-                cursor.execute(state.statement, values)
+            with closing(cursor), _as_sqlalchemy_raises(conn, sql, values):
+                cursor.execute(sql, values)
                 fetched = cursor.fetchall()
+        results = query.results
         return [
-            row_type._make(
+            query.row_type._make(
                 value if processor is None else processor(value)
                 for processor, value in zip(results, row, strict=True)
             )
             for row in fetched
         ]
 
-    def _prepare(self, dialect: Dialect) -> tuple[SQLCompiler, Any, list[Any], dict[str, Any]]:
+    def _prepare(self, dialect: Dialect) -> _Query:
         prepared = self._prepared.get(dialect.name)
         if prepared is not None:
             return prepared
-        compiled = self.stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
+        stmt: Any = self.stmt
+        if dialect.name == "postgresql":
+            stmt = visitors.replacement_traverse(stmt, _NO_OPTIONS, _in_as_any)
+        compiled = stmt.compile(dialect=dialect)
         if not isinstance(compiled, SQLCompiler):  # pragma: no cover - DDL is not for this
             raise TypeError("a SELECT or DML statement is needed")
         columns = list(self.stmt.exported_columns)  # type: ignore[attr-defined]
@@ -388,9 +421,62 @@ class RowQuery:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        prepared = (compiled, row_type, results, binds)
+        plain = all(
+            not bind.expanding and bind.callable is None for bind in compiled.binds.values()
+        )
+        plan = (
+            [_getter(compiled.binds[name], binds.get(name)) for name in compiled.positiontup or ()]
+            if plain
+            else None
+        )
+        prepared = _Query(compiled, row_type, results, binds, plan)
         self._prepared[dialect.name] = prepared
         return prepared
+
+
+class _Query(NamedTuple):
+    """A :class:`RowQuery` compiled for a dialect."""
+
+    compiled: SQLCompiler
+    row_type: Any
+    results: list[Callable[[Any], Any] | None]
+    binds: Mapping[str, Callable[[Any], Any]]
+    #: for a statement without ``IN`` lists: how to get each positional parameter's value
+    plan: list[Callable[[Mapping[str, Any]], Any]] | None
+
+
+_REQUIRED = object()
+_NO_OPTIONS: dict[str, Any] = {}
+
+
+def _getter(
+    bind: BindParameter[Any], processor: Callable[[Any], Any] | None
+) -> Callable[[Mapping[str, Any]], Any]:
+    """A positional parameter's value from the run's parameters (by the bind's key), else its
+    own value, through its type's processor: what ``construct_params`` does for it."""
+    key = bind.key
+    default = _REQUIRED if bind.required else bind.value
+
+    def get(params: Mapping[str, Any]) -> Any:
+        value = params.get(key, default)
+        if value is _REQUIRED:
+            raise InvalidRequestError(f"A value is required for bind parameter {key!r}")
+        return value if processor is None else processor(value)
+
+    return get
+
+
+def _in_as_any(element: Any, **_kw: Any) -> Any:
+    """``col IN (<expanding list>)`` as ``col = ANY(<array of col's type>)`` (PostgreSQL)."""
+    if (
+        isinstance(element, BinaryExpression)
+        and element.operator is operators.in_op
+        and isinstance(element.right, BindParameter)
+        and element.right.expanding
+    ):
+        left = element.left
+        return left == any_(bindparam(element.right.key, type_=ARRAY(left.type)))
+    return None
 
 
 class LinkedInsert:
@@ -417,6 +503,8 @@ class LinkedInsert:
                     raise ValueError(f"{returned.table}.{returned.key}: integers and strings only")
         self.parent, self.key, self.children = parent, key, children
         self._id = ids[0]
+        self._id_at = _position(parent.returning, self._id)
+        self._key_at = _position(parent.returning, key)
         self._prepared: dict[tuple[tuple[str, ...] | None, ...], _Linked] = {}
 
     def run(
@@ -429,11 +517,7 @@ class LinkedInsert:
             return [], [[] for _ in self.children]
         if not _on_asyncpg(conn):
             made = self.parent.run(conn, parents)
-            id_at, key_at = (
-                self.parent.returning.index(self._id),
-                self.parent.returning.index(self.key),
-            )
-            ids = {row[key_at]: row[id_at] for row in made}
+            ids = {row[self._key_at]: row[self._id_at] for row in made}
             return made, [
                 child.run(conn, [{**row, fk.key: ids[row[fk.key]]} for row in rows])
                 for (child, fk), rows in zip(self.children, children, strict=True)
@@ -487,6 +571,11 @@ class LinkedInsert:
         prepared = _Linked(compiled.string, parts, results, order)
         self._prepared[keys] = prepared
         return prepared
+
+
+def _position(columns: Sequence[Column[Any]], wanted: Column[Any]) -> int:
+    """Where ``wanted`` is among ``columns`` (by identity: ``==`` on columns is SQL)."""
+    return next(i for i, c in enumerate(columns) if c is wanted)
 
 
 def _json_rows(cte: Any) -> Any:
