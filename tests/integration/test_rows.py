@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import bindparam, column, insert, select, table, text
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
@@ -176,6 +176,48 @@ async def test_a_query_returns_what_sqlalchemy_returns(ctx: Context) -> None:
     assert ours[0].received_at == since and ours[0].received_at.tzinfo is not None
     assert ours[0].payload["nested"] == {"ok": True, "list": [1, None, "二"]}
     assert none == []
+
+
+# without an IN list: the parameters in their places from a plan made once (constants the
+# statement carries, a bind parameter's own value, a timestamp through its column's processor)
+_SINCE = (
+    select(CONTACTS.c.channel_ref, CONTACTS.c.received_at)
+    .where(
+        CONTACTS.c.channel == "sms",
+        CONTACTS.c.channel_ref.like(bindparam("pattern", "plain-%")),
+        CONTACTS.c.received_at >= bindparam("since"),
+    )
+    .order_by(CONTACTS.c.channel_ref)
+)
+
+
+async def test_a_query_without_lists_takes_its_parameters_as_sqlalchemy_does(ctx: Context) -> None:
+    query = RowQuery(_SINCE)
+    rows = _rows("plain")
+    since = rows[1]["received_at"]
+
+    def write(session: Session) -> None:
+        session.connection().execute(insert(CONTACTS), rows)
+
+    await ctx.db.write(write)
+
+    def read(session: Session) -> list[tuple[list[Any], list[Any]]]:
+        conn = session.connection()
+        runs = [{"since": since}, {"since": since, "pattern": "plain-2"}]
+        return [(query.run(conn, params), list(conn.execute(_SINCE, params))) for params in runs]
+
+    (default, theirs), (given, theirs_given) = await ctx.db.write(read)
+    assert [tuple(row) for row in default] == [tuple(row) for row in theirs]
+    assert [row.channel_ref for row in default] == ["plain-1", "plain-2"]
+    assert default[0].received_at == since
+    assert [tuple(row) for row in given] == [tuple(row) for row in theirs_given]
+    assert [row.channel_ref for row in given] == ["plain-2"]
+
+    def without_since(session: Session) -> list[Any]:
+        return query.run(session.connection(), {})
+
+    with pytest.raises(InvalidRequestError, match="since"):
+        await ctx.db.write(without_since)
 
 
 async def test_an_upsert_returns_the_id_of_new_and_of_updated_rows(ctx: Context) -> None:
