@@ -37,17 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    String,
-    Table,
-    bindparam,
-    column,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Column, Integer, String, Table, bindparam, column, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
