@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from channels.config import ChannelsConfig
 from hotline.calendar import to_shanghai
+from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import FINAL_STATUSES, Channel, Status
 from hotline.services.context import Context
-from hotline.services.hooks import NewTicket, TicketChange
+from hotline.services.hooks import IntakeHook, NewTicket, TicketChange
 from hotline.services.outbox import Outgoing, enqueue, enqueue_in
 from hotline.storage.attachments import Attachment
 from hotline.storage.citizens import Citizen, Contact
@@ -70,6 +71,10 @@ class Notifier:
         return self.ctx.config.channels
 
     # -- intake ------------------------------------------------------------------------------
+
+    def intake_needed(self, value: IntakeValue) -> bool:
+        """Whether :meth:`on_intake` may write anything for a new ticket from this contact."""
+        return bool(value.hook_data) or value.channel in self.config.sms.notify_accepted_for
 
     def on_intake(self, session: Session, tickets: Sequence[NewTicket]) -> None:
         now = self.ctx.clock.now()
@@ -294,6 +299,6 @@ async def _wechat_openid(session: AsyncSession, ticket_id: int) -> str | None:
 def install(ctx: Context) -> Notifier:
     """Register the hooks on ``ctx`` (called by ``hotline.bootstrap``)."""
     notifier = Notifier(ctx)
-    ctx.hooks.on_intake.append(notifier.on_intake)
+    ctx.hooks.on_intake.append(IntakeHook(notifier.on_intake, needed=notifier.intake_needed))
     ctx.hooks.on_event.append(notifier.on_event)
     return notifier

@@ -15,7 +15,7 @@ from hotline.services.context import Context
 from hotline.services.live import install as install_live_events
 from hotline.services.reference import ReferenceCache
 from hotline.storage.db import Database, create_database
-from ivr.hooks import link_call_tickets
+from ivr.hooks import CALL_LINKS
 
 
 def build_calendar(
@@ -43,7 +43,7 @@ def bootstrap(
         calendar=build_calendar(settings.config),
         reference=ReferenceCache(database),
     )
-    ctx.hooks.on_intake.append(link_call_tickets)
+    ctx.hooks.on_intake.append(CALL_LINKS)
     policy = settings.config.escalation
     ctx.first_look = lambda a: escalation.first_look(
         escalation.Clock(a.status, a.sign_due_at, a.due_at), policy

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from hotline.domain.intake import IntakeValue
 from hotline.domain.vocabulary import Channel
-from hotline.services.hooks import NewTicket
+from hotline.services.hooks import IntakeHook, NewTicket
 from hotline.storage.calls import Call
 
 
@@ -22,3 +23,11 @@ def link_call_tickets(session: Session, tickets: Sequence[NewTicket]) -> None:
             .where(Call.call_sid == call_sid, Call.ticket_id.is_(None))
             .values(ticket_id=ticket.ticket_id)
         )
+
+
+def _names_a_call(value: IntakeValue) -> bool:
+    return value.channel is Channel.PHONE and isinstance(value.payload.get("CallSid"), str)
+
+
+#: registered by ``hotline.bootstrap``
+CALL_LINKS = IntakeHook(link_call_tickets, needed=_names_a_call)

@@ -43,8 +43,36 @@ class TicketChange:
 #: Synchronous: the intake's batch runs as one unit of work, on SQLite's write thread or
 #: through ``run_sync`` (``hotline.storage.db.Database.write``); such a hook may run on another
 #: thread than the event loop and must touch nothing but the session and immutable settings.
-IntakeHook = Callable[[Session, Sequence[NewTicket]], None]
+IntakeWork = Callable[[Session, Sequence[NewTicket]], None]
+#: NOTIFY messages (channel, payload) for new tickets, given their numbers and contacts
+IntakeNotices = Callable[[Sequence[tuple[str, IntakeValue]]], list[tuple[str, str]]]
 EventHook = Callable[[AsyncSession, TicketChange], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class IntakeHook:
+    """What the intake's transaction does for the tickets it makes, beside writing them.
+
+    On PostgreSQL the intake writes a batch of new contacts as one statement when it can
+    (``hotline.services.intake``: no transaction around it, one round trip), which cannot run a
+    hook's ``work`` on a session. A hook therefore says what it needs: ``needed`` tells whether
+    ``work`` writes anything for a contact like this one (None: it may, for any; such a hook
+    keeps every batch on the session's way); ``notices``, if given, is all that ``work`` does on
+    PostgreSQL, as NOTIFY messages the one statement sends itself (the live events).
+    """
+
+    work: IntakeWork
+    needed: Callable[[IntakeValue], bool] | None = None
+    notices: IntakeNotices | None = None
+
+    def __call__(self, session: Session, tickets: Sequence[NewTicket]) -> None:
+        self.work(session, tickets)
+
+    def quiet_for(self, values: Sequence[IntakeValue]) -> bool:
+        """Whether the one statement may stand in for ``work`` with these contacts."""
+        if self.notices is not None:
+            return True
+        return self.needed is not None and not any(self.needed(value) for value in values)
 
 
 @dataclass

@@ -14,7 +14,8 @@ contact never costs the others. A single caller pays nothing for this: a queue o
 written at once. The transaction is one synchronous unit of work (``Database.write``): on a
 SQLite file with a connection of its own, on the serving loop while the write lock is free and
 on the database's write thread while another process holds it; the intake hooks run inside it
-and are synchronous too.
+and are synchronous too. On PostgreSQL a batch of new contacts whose hooks need no session is
+one statement instead, its own transaction (see "one statement" below).
 
 Nothing a citizen sent is dropped. What cannot be used as given (a phone that does not parse,
 an unknown division or category, a missing type, empty text) is kept as sent, in the contact's
@@ -28,16 +29,37 @@ import functools
 import math
 import weakref
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hotline.calendar import local_day
 from hotline.domain.errors import Conflict, DomainError
 from hotline.domain.intake import IntakeResult, IntakeValue
-from hotline.domain.lifecycle import Actor, AttachContact, Classification, decide, opening_event
+from hotline.domain.lifecycle import (
+    Actor,
+    AttachContact,
+    Classification,
+    Event,
+    decide,
+    opening_event,
+)
 from hotline.domain.numbers import format_number
 from hotline.domain.phones import Phone, normalise_phone
 from hotline.domain.vocabulary import OPEN_STATUSES, ActorKind, Status
@@ -46,11 +68,12 @@ from hotline.services.history import chained_event, reserve_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
-from hotline.storage.rows import LinkedInsert, RowInsert, RowQuery
+from hotline.storage.rows import Chain, Link, LinkedInsert, RowInsert, RowQuery
 from hotline.storage.tables import (
     CITIZENS,
     CONTACTS,
     TICKET_EVENTS,
+    TICKET_NUMBER_SEQUENCES,
     TICKETS,
 )
 from hotline.storage.upsert import dialect_insert
@@ -278,6 +301,10 @@ class _Writer:
         self._drains: set[asyncio.Task[None]] = set()
         #: contacts in the last batch written: more than one, and others are arriving
         self._last_batch = 0
+        #: the day's ticket number counter as this process last left it (``_write_at_once``)
+        self.numbers: tuple[date, int] | None = None
+        #: batches written by that one statement, and contacts in them (tests, benchmarks)
+        self.at_once = [0, 0]
 
     async def submit(self, item: _Item) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -438,7 +465,12 @@ def _existing(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, s
 async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
     """One transaction for these contacts (``Database.write``: on SQLite with its write
     connection, on the loop or the write thread; else ``run_sync``). Synchronous from here
-    down, hooks included."""
+    down, hooks included. On PostgreSQL new contacts go as one statement when they can
+    (``_write_at_once``)."""
+    if ctx.db.statements_alone:
+        written = await _write_at_once(ctx, items)
+        if written is not None:
+            return written
     return await ctx.db.write(_write_batch_in, ctx, items)
 
 
@@ -517,20 +549,12 @@ def _write_new(
     in progress), which get their ticket instead of a second contact row."""
     citizens = _citizen_ids(session, items, now)
     day, first_seq = reserve_numbers(session.connection(), now, len(items))
+    # (if this transaction rolls back, the next one-statement batch finds the counter
+    # elsewhere and comes this way again)
+    _writer(ctx).numbers = (day, first_seq + len(items) - 1)
     prefix = ctx.config.city.ticket_prefix
     numbers = [format_number(prefix, day, first_seq + n) for n in range(len(items))]
-    events = [
-        opening_event(
-            number,
-            _classification(item),
-            item.actor,
-            now,
-            note=item.value.channel.label,
-            channel=item.value.channel.value,
-        )
-        for item, number in zip(items, numbers, strict=True)
-    ]
-    chained = [chained_event(None, n, 1, e) for n, e in zip(numbers, events, strict=True)]
+    events, chained = _opening(items, numbers, now)
     ticket_rows = [
         {**_ticket_row(item, number, citizen, now), "history_hash": values["hash"]}
         for item, number, citizen, values in zip(items, numbers, citizens, chained, strict=True)
@@ -592,6 +616,24 @@ def _write_new(
     ]
 
 
+def _opening(
+    items: list[_Item], numbers: list[str], now: datetime
+) -> tuple[list[Event], list[dict[str, Any]]]:
+    """The new tickets' opening events, and their rows with their place in the hash chain."""
+    events = [
+        opening_event(
+            number,
+            _classification(item),
+            item.actor,
+            now,
+            note=item.value.channel.label,
+            channel=item.value.channel.value,
+        )
+        for item, number in zip(items, numbers, strict=True)
+    ]
+    return events, [chained_event(None, n, 1, e) for n, e in zip(numbers, events, strict=True)]
+
+
 def _classification(item: _Item) -> Classification:
     return Classification(
         type=item.value.type,
@@ -603,7 +645,10 @@ def _classification(item: _Item) -> Classification:
     )
 
 
-def _ticket_row(item: _Item, number: str, citizen_id: int | None, now: datetime) -> dict[str, Any]:
+def _ticket_row(
+    item: _Item, number: str, citizen_id: int | str | None, now: datetime
+) -> dict[str, Any]:
+    """``citizen_id``: on the one-statement path the citizen's number (``Link``'s key)."""
     value, checked = item.value, item.checked
     return {
         "number": number,
@@ -670,8 +715,8 @@ def _citizen_fields(item: _Item, phone: Phone | None, now: datetime) -> dict[str
     }
 
 
-def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[int | None]:
-    """Upsert citizens known by phone (one statement); others get a record each."""
+def _citizens_by_phone(items: list[_Item], now: datetime) -> dict[str, dict[str, Any]]:
+    """The citizens' rows of the contacts with a usable number, one a number."""
     by_phone: dict[str, dict[str, Any]] = {}
     for item in items:
         phone = item.checked.phone
@@ -684,6 +729,12 @@ def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[in
             for flag in ("real_name", "wants_confidential", "needs_assistance"):
                 fields[flag] = fields[flag] or seen[flag]
         by_phone[phone.e164] = fields
+    return by_phone
+
+
+def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[int | None]:
+    """Upsert citizens known by phone (one statement); others get a record each."""
+    by_phone = _citizens_by_phone(items, now)
     ids: dict[str, int] = {}
     conn = session.connection()
     if by_phone:
@@ -701,6 +752,161 @@ def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[in
         else:
             result.append(None)
     return result
+
+
+# -- one statement (PostgreSQL) --------------------------------------------------------------
+#
+# A batch of new contacts from citizens with usable numbers, whose hooks have nothing to write
+# but NOTIFY messages, is known whole before it is written once its ticket numbers are: they
+# follow the day's counter as this process last left it. On PostgreSQL such a batch goes as one
+# statement, its own transaction, instead of a transaction of eight round trips: it raises the
+# counter only if it still holds that value and none of the contacts is stored already nor
+# follows up a recent contact of the same number (where the transaction's way decides), and
+# writes the citizens, tickets, opening events and contacts and sends the live events only if
+# it did. So numbers stay without gaps, and a batch the statement does not write (another
+# writer took numbers meanwhile, a retry, a possible follow-up, the first of the day) goes the
+# transaction's way, which also finds the counter again.
+
+_PROBE_KEYS = (
+    func.unnest(
+        bindparam("probe_channels", type_=ARRAY(String)),
+        bindparam("probe_refs", type_=ARRAY(String)),
+    )
+    .table_valued(column("channel", String), column("ref", String))
+    .render_derived("probe_key")
+)
+_PROBE_PHONES = (
+    func.unnest(bindparam("probe_phones", type_=ARRAY(String)))
+    .table_valued(column("phone", String))
+    .render_derived("probe_phone")
+)
+_STORED = (
+    select(literal(1))
+    .select_from(
+        CONTACTS.join(
+            _PROBE_KEYS,
+            and_(
+                CONTACTS.c.channel == _PROBE_KEYS.c.channel,
+                CONTACTS.c.channel_ref == _PROBE_KEYS.c.ref,
+            ),
+        )
+    )
+    .exists()
+)
+_RECENT = (
+    select(literal(1))
+    .select_from(
+        CITIZENS.join(_PROBE_PHONES, CITIZENS.c.phone == _PROBE_PHONES.c.phone).join(
+            CONTACTS, CONTACTS.c.citizen_id == CITIZENS.c.id
+        )
+    )
+    .where(CONTACTS.c.received_at >= bindparam("probe_since", type_=CONTACTS.c.received_at.type))
+    .exists()
+)
+_NUMBERS = TICKET_NUMBER_SEQUENCES
+_TAKE_NUMBERS = (
+    update(_NUMBERS)
+    .where(
+        _NUMBERS.c.day == bindparam("numbers_day"),
+        _NUMBERS.c.last == bindparam("numbers_expected"),
+        ~_STORED,
+        ~_RECENT,
+    )
+    .values(last=bindparam("numbers_last"))
+    .returning(_NUMBERS.c.last)
+)
+_AT_ONCE = Chain(
+    _TAKE_NUMBERS,
+    (_upsert_citizen("postgresql"), None),
+    (
+        RowInsert(TICKETS, TICKETS.c.id, TICKETS.c.number, TICKETS.c.citizen_id),
+        Link(0, TICKETS.c.citizen_id, CITIZENS.c.phone, CITIZENS.c.id),
+    ),
+    (RowInsert(TICKET_EVENTS), Link(1, TICKET_EVENTS.c.ticket_id, TICKETS.c.number, TICKETS.c.id)),
+    (
+        RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel, CONTACTS.c.channel_ref),
+        Link(
+            1,
+            CONTACTS.c.ticket_id,
+            TICKETS.c.number,
+            TICKETS.c.id,
+            copies=((CONTACTS.c.citizen_id, TICKETS.c.citizen_id),),
+        ),
+    ),
+)
+
+
+def _at_once_possible(ctx: Context, items: list[_Item]) -> bool:
+    if len({item.key for item in items}) != len(items):
+        return False
+    if not all(item.checked.phone is not None and item.checked.phone.e164 for item in items):
+        return False
+    values = [item.value for item in items]
+    return all(hook.quiet_for(values) for hook in ctx.hooks.on_intake)
+
+
+async def _write_at_once(ctx: Context, items: list[_Item]) -> list[Outcome] | None:
+    """``items`` as one statement (see above); None: not written, go the transaction's way."""
+    writer = _writer(ctx)
+    now = ctx.clock.now()
+    day = local_day(now)
+    if writer.numbers is None or writer.numbers[0] != day or not _at_once_possible(ctx, items):
+        return None
+    last = writer.numbers[1]
+    prefix = ctx.config.city.ticket_prefix
+    numbers = [format_number(prefix, day, last + 1 + n) for n in range(len(items))]
+    _, chained = _opening(items, numbers, now)
+    phones = [item.checked.phone.e164 or "" for item in items if item.checked.phone]
+    rows = [
+        list(_citizens_by_phone(items, now).values()),
+        [  # the citizen by number (the link's key)
+            {**_ticket_row(item, number, phone, now), "history_hash": values["hash"]}
+            for item, number, phone, values in zip(items, numbers, phones, chained, strict=True)
+        ],
+        [{"ticket_id": n, **v} for n, v in zip(numbers, chained, strict=True)],
+        [
+            _contact_row(item, None, number, now)
+            for item, number in zip(items, numbers, strict=True)
+        ],
+    ]
+    follow = [
+        (phone, item.value.follow_up_since)
+        for item, phone in zip(items, phones, strict=True)
+        if item.value.follow_up_since is not None
+    ]
+    params = {
+        "numbers_day": f"{day:%Y%m%d}",
+        "numbers_expected": last,
+        "numbers_last": last + len(items),
+        "probe_channels": [item.value.channel.value for item in items],
+        "probe_refs": [item.value.channel_ref for item in items],
+        "probe_phones": sorted({phone for phone, _ in follow}),
+        "probe_since": min((since for _, since in follow), default=None),
+    }
+    pairs = list(zip(numbers, (item.value for item in items), strict=True))
+    notices = [n for hook in ctx.hooks.on_intake if hook.notices for n in hook.notices(pairs)]
+    try:
+        taken, (_, tickets, _, contacts) = await ctx.db.alone(_AT_ONCE.run, params, rows, notices)
+    except IntegrityError:
+        return None  # stored meanwhile by another instance: the transaction's way answers
+    if taken is None:
+        return None  # (the transaction's way finds the counter again if it moved)
+    writer.numbers = (day, int(taken))
+    writer.at_once[0] += 1
+    writer.at_once[1] += len(items)
+    ids = {number: ticket_id for ticket_id, number, _ in tickets}
+    contact_ids = {(channel, ref): contact_id for contact_id, channel, ref in contacts}
+    return [
+        IntakeResult(
+            contact_id=contact_ids[item.key],
+            ticket_id=ids[number],
+            number=number,
+            status=Status.RECEIVED.value,
+            created=True,
+            triage_reasons=tuple(item.checked.reasons),
+        )
+        for item, number in zip(items, numbers, strict=True)
+    ]
 
 
 # -- follow-ups ------------------------------------------------------------------------------

@@ -34,8 +34,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from hotline.domain.intake import IntakeValue
 from hotline.services.context import Context
-from hotline.services.hooks import NewTicket, TicketChange
+from hotline.services.hooks import IntakeHook, NewTicket, TicketChange
 from hotline.storage.calls import AgentState, Call
 from hotline.storage.rows import RowQuery
 from hotline.storage.upsert import dialect_of
@@ -152,16 +153,16 @@ def ticket_event(change: TicketChange) -> LiveEvent:
     }
 
 
-def new_ticket_event(ticket: NewTicket) -> LiveEvent:
+def new_ticket_event(number: str, value: IntakeValue) -> LiveEvent:
     return {
         "kind": "ticket",
-        "number": ticket.number,
+        "number": number,
         "action": "received",
         "status": "received",
         "version": 1,
         "departments": [],
-        "channel": ticket.value.channel.value,
-        "urgent": ticket.value.urgency.value == "urgent",
+        "channel": value.channel.value,
+        "urgent": value.urgency.value == "urgent",
         "actor": "",
     }
 
@@ -201,12 +202,16 @@ def install(ctx: Context) -> None:
     """Publish every new ticket and every lifecycle event (called by ``hotline.bootstrap``)."""
 
     def on_intake(session: Session, tickets: Sequence[NewTicket]) -> None:
-        publish_in(session, ctx, *(new_ticket_event(t) for t in tickets))
+        publish_in(session, ctx, *(new_ticket_event(t.number, t.value) for t in tickets))
+
+    def notices(tickets: Sequence[tuple[str, IntakeValue]]) -> list[tuple[str, str]]:
+        # what on_intake does on PostgreSQL, for the intake's one-statement batch
+        return [(CHANNEL, p) for p in encode([new_ticket_event(n, v) for n, v in tickets])]
 
     async def on_event(session: AsyncSession, change: TicketChange) -> None:
         await publish(ctx, session, ticket_event(change))
 
-    ctx.hooks.on_intake.append(on_intake)
+    ctx.hooks.on_intake.append(IntakeHook(on_intake, notices=notices))
     ctx.hooks.on_event.append(on_event)
 
 

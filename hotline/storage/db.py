@@ -265,6 +265,18 @@ class Database:
         async with self.sessions() as session, session.begin():
             return await session.run_sync(fn, *args)
 
+    @property
+    def statements_alone(self) -> bool:
+        """Whether ``alone`` may be used: PostgreSQL through asyncpg (``hotline.storage.rows``
+        sends its statements to asyncpg itself)."""
+        return self.engine.dialect.name == "postgresql" and self.engine.dialect.driver == "asyncpg"
+
+    async def alone(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on a synchronous connection in no transaction: each
+        statement ``fn`` sends through ``hotline.storage.rows`` (``Chain``) is its own."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn, *args)
+
     async def dispose(self) -> None:
         if self.write_thread is not None:
             await self.write_thread.close()

@@ -96,12 +96,17 @@ def _on_asyncpg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg"
 
 
-def _pg_fetch(conn: Connection, sql: str, args: Sequence[Any]) -> Sequence[Any]:
+def _pg_fetch(
+    conn: Connection, sql: str, args: Sequence[Any], *, alone: bool = False
+) -> Sequence[Any]:
     """``sql`` through asyncpg's own connection, in the transaction of ``conn`` (begun here if
-    nothing began it yet, as SQLAlchemy's adapter does). Called where SQLAlchemy runs
-    synchronous code on an async connection (``run_sync``: a greenlet)."""
+    nothing began it yet, as SQLAlchemy's adapter does; ``alone``: no transaction is begun, the
+    statement is its own, and none may be open). Called where SQLAlchemy runs synchronous code
+    on an async connection (``run_sync``: a greenlet)."""
     with _as_sqlalchemy_raises(conn, sql, args):
-        rows: Sequence[Any] = await_only(_pg_run(conn.connection.dbapi_connection, sql, args))
+        rows: Sequence[Any] = await_only(
+            _pg_run(conn.connection.dbapi_connection, sql, args, begin=not alone)
+        )
     return rows
 
 
@@ -120,13 +125,15 @@ def _as_sqlalchemy_raises(conn: Connection, sql: str, args: Sequence[Any]) -> It
         ) from exc
 
 
-async def _pg_run(adapted: Any, sql: str, args: Sequence[Any]) -> Sequence[Any]:
+async def _pg_run(adapted: Any, sql: str, args: Sequence[Any], *, begin: bool) -> Sequence[Any]:
     # what SQLAlchemy's asyncpg cursor does before a statement (sqlalchemy.dialects.postgresql
     # .asyncpg: AsyncAdapt_asyncpg_cursor._prepare_and_execute); tests/integration/test_rows.py
     # holds both to the same transaction and errors
     async with adapted._execute_mutex:
-        if adapted._transaction is None:
+        if adapted._transaction is None and begin:
             await adapted._start_transaction()
+        elif adapted._transaction is not None and not begin:
+            raise InvalidRequestError("a statement on its own, but a transaction is open")
         try:
             return await adapted._connection.fetch(sql, *args)  # type: ignore[no-any-return]
         except Exception as error:  # translated to the DBAPI's errors
@@ -260,11 +267,14 @@ class RowInsert:
         keys: tuple[str, ...],
         prefix: str,
         link: tuple[str, Any, Column[Any], Column[Any]] | None = None,
+        copies: Sequence[tuple[str, Column[Any]]] = (),
+        when: Any = None,
     ) -> tuple[Insert, _Part]:
         """``INSERT ... SELECT ... FROM unnest(<one array a column>)`` for rows with these keys,
         its parameters named ``prefix_<n>``. ``link``: (foreign key, parent CTE, parent key,
         parent id): the rows give the parent's key under the foreign key, joined to the CTE for
-        its id."""
+        its id. ``copies``: (column, parent column) also taken from the parent's row (what the
+        rows give there is not used). ``when``: a condition on the SELECT."""
         params, processors = self._params(dialect, keys)
         names = [name for name, _ in params]
         types = [self.table.c[name].type for name in names]
@@ -285,9 +295,12 @@ class RowInsert:
             chosen = select(*arrays.c)
         else:
             fk, parent, key, parent_id = link
-            chosen = select(
-                *(parent.c[parent_id.key] if name == fk else arrays.c[name] for name in names)
-            ).select_from(arrays.join(parent, parent.c[key.key] == arrays.c[fk]))
+            taken = {fk: parent.c[parent_id.key], **{n: parent.c[c.key] for n, c in copies}}
+            chosen = select(*(taken.get(name, arrays.c[name]) for name in names)).select_from(
+                arrays.join(parent, parent.c[key.key] == arrays.c[fk])
+            )
+        if when is not None:
+            chosen = chosen.where(when)
         return self._plain.from_select(names, chosen), _Part(params, processors, binds)
 
     def _returned(self, row: dict[str, Any], rowid: int) -> tuple[Any, ...]:
@@ -542,6 +555,146 @@ class LinkedInsert:
         if sorted(order) != sorted(b for p in parts if p is not None for b in p.binds):
             raise ValueError(f"{self.parent.table.name}: unexpected parameters")  # pragma: no cover
         prepared = _Linked(compiled.string, parts, results, order)
+        self._prepared[keys] = prepared
+        return prepared
+
+
+class Link(NamedTuple):
+    """How a :class:`Chain` step's rows name their parent: in ``column`` the rows give the
+    parent's ``key`` (a column the parent returns), and the parent's ``id`` takes its place;
+    ``copies``: (column, parent column) also taken from the parent's row."""
+
+    parent: int
+    column: Column[Any]
+    key: Column[Any]
+    id: Column[Any]
+    copies: tuple[tuple[Column[Any], Column[Any]], ...] = ()
+
+
+class _Chained(NamedTuple):
+    """A :class:`Chain`'s statement for one combination of the steps' keys."""
+
+    sql: str
+    parts: list[_Part]
+    #: the guard's and the notices' parameters: name -> how to get the value from the run's
+    plain: dict[str, Callable[[Mapping[str, Any]], Any]]
+    order: list[str]
+
+
+class Chain:
+    """PostgreSQL (asyncpg): rows into several tables by one statement that is its own
+    transaction, written only if ``guard`` writes.
+
+    ``guard`` is a data-modifying statement with RETURNING (one value), run first; the first
+    step's rows are written only if it returned a row, and each later step's rows are joined
+    to an earlier step's RETURNING by a :class:`Link` (so none is written without the first).
+    With the rows go NOTIFY messages, sent only if the guard wrote. One round trip, no BEGIN or
+    COMMIT of its own: for a batch whose every part is known before it is written (the
+    intake's new tickets, ``hotline.services.intake``). Every step must have rows.
+    ``run`` gives the guard's value (None: nothing was written) and each step's ``returning``
+    values, in the database's order (match them by a returned key); returned columns must be
+    integers or strings (they come back as JSON).
+    """
+
+    def __init__(self, guard: Executable, *steps: tuple[RowInsert, Link | None]) -> None:
+        for n, (insert_, link) in enumerate(steps):
+            if (link is None) != (n == 0) or (link is not None and link.parent >= n):
+                raise ValueError("the first step has no parent, every other an earlier one")
+            for returned in insert_.returning:
+                if not isinstance(returned.type, Integer | String):
+                    raise ValueError(f"{returned.table}.{returned.key}: integers and strings only")
+        self.guard, self.steps = guard, steps
+        self._prepared: dict[tuple[tuple[str, ...], ...], _Chained] = {}
+
+    def run(
+        self,
+        conn: Connection,
+        params: Mapping[str, Any],
+        rows: Sequence[Sequence[dict[str, Any]]],
+        notices: Sequence[tuple[str, str]] = (),
+    ) -> tuple[Any, list[list[tuple[Any, ...]]]]:
+        if not _on_asyncpg(conn):
+            raise InvalidRequestError("Chain is for PostgreSQL through asyncpg")
+        if conn.in_transaction():
+            raise InvalidRequestError("a statement on its own, but a transaction is open")
+        if len(rows) != len(self.steps) or not all(rows):
+            raise ValueError("rows for every step are needed")
+        chained = self._prepare(conn.dialect, tuple(tuple(these[0]) for these in rows))
+        given = {
+            **params,
+            "notice_channels": [channel for channel, _ in notices],
+            "notice_payloads": [payload for _, payload in notices],
+        }
+        arrays: dict[str, Any] = {name: get(given) for name, get in chained.plain.items()}
+        for part, these in zip(chained.parts, rows, strict=True):
+            arrays.update(zip(part.binds, part.arrays(these), strict=True))
+        (row,) = _pg_fetch(conn, chained.sql, [arrays[name] for name in chained.order], alone=True)
+        found = iter(row[2:])
+        returned = [
+            [tuple(v) for v in next(found) or ()] if insert_.returning else []
+            for insert_, _ in self.steps
+        ]
+        return row[0], returned
+
+    def _prepare(self, dialect: Dialect, keys: tuple[tuple[str, ...], ...]) -> _Chained:
+        prepared = self._prepared.get(keys)
+        if prepared is not None:
+            return prepared
+        guard = self.guard.cte("guard")  # type: ignore[attr-defined]
+        ctes: list[Any] = []
+        parts: list[_Part] = []
+        for n, ((insert_, link), these) in enumerate(zip(self.steps, keys, strict=True)):
+            if link is None:
+                stmt, part = insert_._from_unnest(
+                    dialect, these, f"step{n}", when=select(guard).exists()
+                )
+            else:
+                stmt, part = insert_._from_unnest(
+                    dialect,
+                    these,
+                    f"step{n}",
+                    (link.column.key, ctes[link.parent], link.key, link.id),
+                    [(column.key, source) for column, source in link.copies],
+                )
+            parts.append(part)
+            # a step that returns nothing is still written: PostgreSQL runs every
+            # data-modifying CTE, referenced or not
+            ctes.append(
+                (stmt.returning(*insert_.returning) if insert_.returning else stmt).cte(f"step{n}")
+            )
+        notices = (
+            func.unnest(
+                bindparam("notice_channels", type_=ARRAY(String)),
+                bindparam("notice_payloads", type_=ARRAY(String)),
+            )
+            .table_valued(column("channel", String), column("payload", String))
+            .render_derived("notice")
+        )
+        notified = (
+            select(func.pg_notify(notices.c.channel, notices.c.payload).label("sent"))
+            .select_from(guard, notices)
+            .cte("notified")
+        )
+        steps = list(zip(ctes, self.steps, strict=True))
+        final = select(
+            select(*guard.c).scalar_subquery(),
+            select(func.count()).select_from(notified).scalar_subquery(),
+            *(_json_rows(cte) for cte, (insert_, _) in steps if insert_.returning),
+        ).add_cte(*(cte for cte, (insert_, _) in steps if not insert_.returning))
+        compiled = final.compile(dialect=dialect)
+        order = list(compiled.positiontup or ())
+        arrays = {b for p in parts for b in p.binds}
+        plain = {
+            name: _getter(
+                compiled.binds[name],
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+            )
+            for name in order
+            if name not in arrays
+        }
+        if any(compiled.binds[name].expanding for name in plain):  # pragma: no cover
+            raise ValueError("Chain: arrays, not IN lists, in the guard")
+        prepared = _Chained(compiled.string, parts, plain, order)
         self._prepared[keys] = prepared
         return prepared
 

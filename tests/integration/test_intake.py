@@ -20,6 +20,7 @@ from hotline.domain.intake import IntakeValue
 from hotline.domain.lifecycle import SYSTEM, Close, Reply, Sign
 from hotline.domain.vocabulary import Channel, Status, TicketType
 from hotline.services.context import Context
+from hotline.services.hooks import IntakeHook
 from hotline.services.intake import take_in
 from hotline.services.queries import get_ticket
 from hotline.services.tickets import perform
@@ -232,7 +233,7 @@ async def test_under_load_a_batch_waits_a_moment_to_gather_more(
     ctx = bootstrap(settings, clock=clock)
     try:
         sizes: list[int] = []
-        ctx.hooks.on_intake.append(lambda _session, tickets: sizes.append(len(tickets)))
+        ctx.hooks.on_intake.append(IntakeHook(lambda _session, tickets: sizes.append(len(tickets))))
         await ctx.reference.get()
         await take_in(ctx, sms(ctx, "G-alone-1"))
         started = time.perf_counter()

@@ -4,18 +4,20 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import bindparam, column, insert, select, table, text
+from sqlalchemy import bindparam, column, insert, select, table, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
-from hotline.storage.rows import LinkedInsert, RowInsert, RowQuery
-from hotline.storage.tables import CITIZENS, CONTACTS
+from hotline.storage.rows import Chain, Link, LinkedInsert, RowInsert, RowQuery
+from hotline.storage.tables import CITIZENS, CONTACTS, TICKET_NUMBER_SEQUENCES
 from hotline.storage.upsert import dialect_insert
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -336,3 +338,106 @@ def test_a_linked_insert_needs_its_parents_id_and_key_and_plain_returns() -> Non
             CITIZENS.c.phone,
             (RowInsert(CONTACTS, CONTACTS.c.received_at), CONTACTS.c.citizen_id),
         )
+
+
+_GUARD = (
+    update(TICKET_NUMBER_SEQUENCES)
+    .where(
+        TICKET_NUMBER_SEQUENCES.c.day == bindparam("counter_day"),
+        TICKET_NUMBER_SEQUENCES.c.last == bindparam("expected"),
+    )
+    .values(last=bindparam("new_last"))
+    .returning(TICKET_NUMBER_SEQUENCES.c.last)
+)
+_CHAIN = Chain(
+    _GUARD,
+    (RowInsert(CITIZENS, CITIZENS.c.id, CITIZENS.c.phone, CITIZENS.c.name), None),
+    (
+        RowInsert(CONTACTS, CONTACTS.c.id, CONTACTS.c.channel_ref),
+        Link(
+            0,
+            CONTACTS.c.citizen_id,
+            CITIZENS.c.phone,
+            CITIZENS.c.id,
+            copies=((CONTACTS.c.content, CITIZENS.c.name),),
+        ),
+    ),
+    (RowInsert(CONTACTS), Link(0, CONTACTS.c.citizen_id, CITIZENS.c.phone, CITIZENS.c.id)),
+)
+
+
+async def test_a_chain_is_written_whole_and_only_if_its_guard_writes(ctx: Context) -> None:
+    """One statement, its own transaction: the guard first, then the steps linked to their
+    parents (and columns copied from them), and the notices only if the guard wrote."""
+    if not ctx.db.statements_alone:
+        with pytest.raises(InvalidRequestError):
+            await ctx.db.alone(_CHAIN.run, {}, [[_citizen("+8613900000021")], [], []])
+        return
+    async with ctx.db.sessions() as session, session.begin():
+        await session.execute(insert(TICKET_NUMBER_SEQUENCES).values(day="20261127", last=5))
+    first, second = "+8613900000021", "+8613900000022"
+    citizens = [{**_citizen(first), "name": "王女士"}, {**_citizen(second), "name": "李先生"}]
+    returning = [
+        {**row, "citizen_id": phone}
+        for row, phone in zip(_rows("chain"), [first, second, first], strict=True)
+    ]
+    plain = [{**_rows("chain-plain")[0], "citizen_id": second}]
+    heard: list[str] = []
+    listener = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    await listener.add_listener("rows_test", lambda *args: heard.append(args[-1]))
+    try:
+        params = {"counter_day": "20261127", "expected": 4, "new_last": 8}
+        notices = [("rows_test", "一"), ("rows_test", "二")]
+        missed = await ctx.db.alone(_CHAIN.run, params, [citizens, returning, plain], notices)
+        assert missed == (None, [[], [], []])
+        params["expected"] = 5
+        taken, (made, contacts, nothing) = await ctx.db.alone(
+            _CHAIN.run, params, [citizens, returning, plain], notices
+        )
+        for _ in range(50):
+            if len(heard) == 2:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await listener.close()
+    assert taken == 8
+    assert heard == ["一", "二"]  # the missed run sent none
+
+    def read(session: Session) -> Any:
+        ids = dict(session.execute(text("SELECT phone, id FROM citizens")).all())
+        rows = session.execute(text("SELECT channel_ref, id, citizen_id, content FROM contacts"))
+        last = session.execute(text("SELECT last FROM ticket_number_sequences")).scalar_one()
+        return (
+            ids,
+            {ref: (contact_id, citizen, content) for ref, contact_id, citizen, content in rows},
+            last,
+        )
+
+    ids, stored, last = await ctx.db.write(read)
+    assert last == 8
+    assert sorted(made) == sorted([(ids[first], first, "王女士"), (ids[second], second, "李先生")])
+    assert sorted(contacts) == sorted((stored[f"chain-{i}"][0], f"chain-{i}") for i in range(3))
+    assert nothing == []
+    assert [stored[f"chain-{i}"][1:] for i in range(3)] == [
+        (ids[first], "王女士"),
+        (ids[second], "李先生"),
+        (ids[first], "王女士"),
+    ]
+    assert stored["chain-plain-0"][1:] == (ids[second], _rows("x")[0]["content"])
+
+    def in_a_transaction(session: Session) -> Any:
+        return _CHAIN.run(session.connection(), params, [citizens, returning, plain])
+
+    with pytest.raises(InvalidRequestError, match="transaction is open"):
+        await ctx.db.write(in_a_transaction)
+
+
+def test_a_chain_starts_with_its_one_step_without_a_parent() -> None:
+    citizens = (RowInsert(CITIZENS, CITIZENS.c.id, CITIZENS.c.phone), None)
+    linked = Link(0, CONTACTS.c.citizen_id, CITIZENS.c.phone, CITIZENS.c.id)
+    with pytest.raises(ValueError, match="first step"):
+        Chain(_GUARD, (RowInsert(CONTACTS), linked))
+    with pytest.raises(ValueError, match="first step"):
+        Chain(_GUARD, citizens, (RowInsert(CONTACTS), None))
+    with pytest.raises(ValueError, match="first step"):
+        Chain(_GUARD, citizens, (RowInsert(CONTACTS), linked._replace(parent=1)))
