@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hotline.services.context import Context
 from hotline.storage.rows import Chain, Link, LinkedInsert, RowInsert, RowQuery
-from hotline.storage.tables import CITIZENS, CONTACTS, TICKET_NUMBER_SEQUENCES
+from hotline.storage.tables import CITIZENS, CONTACTS, TICKET_NUMBER_SEQUENCES, TICKETS
 from hotline.storage.upsert import dialect_insert
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -75,6 +75,57 @@ async def test_rows_are_stored_as_sqlalchemy_stores_them(ctx: Context) -> None:
     )
     if ctx.db.dialect == "sqlite":  # there, in the order of the rows
         assert [ref for _, ref in returned] == [f"rows-{i}" for i in range(3)]
+
+
+def _ticket(number: str, **values: Any) -> dict[str, Any]:
+    at = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=SHANGHAI)
+    row: dict[str, Any] = {
+        "number": number,
+        "type": "投诉",
+        "content": "路灯不亮",
+        "urgency": "normal",
+        "status": "received",
+        "origin_channel": "wechat",
+        "confidential": True,
+        "latitude": 36.097812345678901,
+        "longitude": 114.39251,
+        "triage_reasons": [],
+        "suspension": None,
+        "due_at": None,
+        "received_at": at,
+        "created_at": at,
+        "updated_at": at.astimezone(UTC),
+        "version": 1,
+    }
+    return {**row, **values}
+
+
+async def test_every_kind_of_value_is_stored_as_sqlalchemy_stores_it(ctx: Context) -> None:
+    """Floats, booleans, JSON (``None`` as JSON ``null``, nested values), missing timestamps
+    and the same instant in several columns: the same stored values either way."""
+    rows = RowInsert(TICKETS, TICKETS.c.id, TICKETS.c.number)
+    odd = {"triage_reasons": ["phone_unparsed", "类别"], "suspension": {"until": None, "n": [1.5]}}
+
+    def write(session: Session) -> None:
+        conn = session.connection()
+        conn.execute(insert(TICKETS), [_ticket("CORE-1"), _ticket("CORE-2", **odd)])
+        rows.run(conn, [_ticket("ROWS-1"), _ticket("ROWS-2", **odd)])
+
+    await ctx.db.write(write)
+
+    def read(session: Session) -> list[Any]:
+        stored = session.execute(
+            text(
+                "SELECT number, latitude, longitude, confidential, triage_reasons, suspension,"
+                " suspension IS NULL, due_at, received_at, created_at, updated_at FROM tickets"
+                " ORDER BY number"
+            )
+        )
+        return [(row[0].split("-")[1], *row[1:]) for row in stored]
+
+    core, ours = (await ctx.db.write(read))[:2], (await ctx.db.write(read))[2:]
+    assert ours == core
+    assert core[0][1:3] == (36.097812345678901, 114.39251)
 
 
 async def test_a_left_out_column_gets_its_default_or_is_refused(ctx: Context) -> None:
