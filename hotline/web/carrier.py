@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator, add_port, compare, remove
 from twilio.twiml import TwiML
 
 from hotline.services import webhooks
-from hotline.web.keys import CONTEXT, TWILIO_FORM
+from hotline.web.keys import CONTEXT
 from hotline.web.once import respond_once
 
 log = structlog.get_logger(__name__)
@@ -44,8 +44,6 @@ def absolute_url(request: web.Request, path: str, **query: object) -> str:
 
 async def twilio_form(request: web.Request) -> dict[str, str]:
     """The webhook's form fields, if ``X-Twilio-Signature`` is right; else 403."""
-    if TWILIO_FORM in request:
-        return request[TWILIO_FORM]
     token = request.app[CONTEXT].settings.secrets.twilio_auth_token
     signature = request.headers.get("X-Twilio-Signature")
     if not token:
@@ -64,9 +62,7 @@ async def twilio_form(request: web.Request) -> dict[str, str]:
     url = public_base(request) + request.rel_url.raw_path_qs
     if not signature_valid(token, url, signed, signature):
         raise web.HTTPForbidden(text="bad X-Twilio-Signature")
-    params = {k: v for k, v in signed.items()}
-    request[TWILIO_FORM] = params
-    return params
+    return {k: v for k, v in signed.items()}
 
 
 @functools.lru_cache(maxsize=8)

@@ -15,5 +15,3 @@ METRICS = web.AppKey("metrics", Metrics)
 MAX_BODY = web.AppKey("max_body_bytes", int)
 #: the Twilio REST client, or None when Twilio is not configured
 TWILIO: web.AppKey[TwilioRest | None] = web.AppKey("twilio")
-#: a verified Twilio form, cached on the request
-TWILIO_FORM = web.RequestKey("twilio_form", dict[str, str])
