@@ -33,11 +33,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    String,
     and_,
     bindparam,
     case,
-    column,
     func,
     insert,
     literal,
@@ -45,7 +43,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,7 +65,7 @@ from hotline.services.history import chained_event, reserve_numbers
 from hotline.services.hooks import NewTicket
 from hotline.services.reference import ReferenceData
 from hotline.services.tickets import load_for_update, save_event
-from hotline.storage.rows import Chain, Link, LinkedInsert, RowInsert, RowQuery
+from hotline.storage.rows import Chain, Link, LinkedInsert, RowInsert, RowQuery, text_arrays
 from hotline.storage.tables import (
     CITIZENS,
     CONTACTS,
@@ -769,19 +766,8 @@ def _citizen_ids(session: Session, items: list[_Item], now: datetime) -> list[in
 # writer took numbers meanwhile, a retry, a possible follow-up, the first of the day) goes the
 # transaction's way, which also finds the counter again.
 
-_PROBE_KEYS = (
-    func.unnest(
-        bindparam("probe_channels", type_=ARRAY(String)),
-        bindparam("probe_refs", type_=ARRAY(String)),
-    )
-    .table_valued(column("channel", String), column("ref", String))
-    .render_derived("probe_key")
-)
-_PROBE_PHONES = (
-    func.unnest(bindparam("probe_phones", type_=ARRAY(String)))
-    .table_valued(column("phone", String))
-    .render_derived("probe_phone")
-)
+_PROBE_KEYS = text_arrays("probe_key", channel="probe_channels", ref="probe_refs")
+_PROBE_PHONES = text_arrays("probe_phone", phone="probe_phones")
 _STORED = (
     select(literal(1))
     .select_from(

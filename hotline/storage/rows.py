@@ -724,14 +724,7 @@ class Chain:
             ctes.append(
                 (stmt.returning(*insert_.returning) if insert_.returning else stmt).cte(f"step{n}")
             )
-        notices = (
-            func.unnest(
-                bindparam("notice_channels", type_=ARRAY(String)),
-                bindparam("notice_payloads", type_=ARRAY(String)),
-            )
-            .table_valued(column("channel", String), column("payload", String))
-            .render_derived("notice")
-        )
+        notices = text_arrays("notice", channel="notice_channels", payload="notice_payloads")
         notified = (
             select(func.pg_notify(notices.c.channel, notices.c.payload).label("sent"))
             .select_from(guard, notices)
@@ -773,6 +766,17 @@ def _from_document(value: Any, at: int, type_: Any, dialect: Dialect, as_json: b
     if isinstance(impl, String) and not isinstance(impl, Enum):
         return text_of
     return cast(text_of, type_)
+
+
+def text_arrays(name: str, **columns: str) -> Any:
+    """``unnest`` of text arrays as the derived table ``name`` (PostgreSQL): a column for each
+    keyword, from the array parameter its value names."""
+    arrays = (bindparam(param, type_=ARRAY(String)) for param in columns.values())
+    return (
+        func.unnest(*arrays)
+        .table_valued(*(column(key, String) for key in columns))
+        .render_derived(name)
+    )
 
 
 def _position(columns: Sequence[Column[Any]], wanted: Column[Any]) -> int:

@@ -12,6 +12,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import bindparam, column, insert, select, table, text, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import Session
 
@@ -434,7 +435,8 @@ async def test_a_chain_is_written_whole_and_only_if_its_guard_writes(ctx: Contex
     ]
     plain = [{**_rows("chain-plain")[0], "citizen_id": second}]
     heard: list[str] = []
-    listener = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    dsn = make_url(ctx.settings.database_url).set(drivername="postgresql")
+    listener = await asyncpg.connect(dsn.render_as_string(hide_password=False))
     await listener.add_listener("rows_test", lambda *args: heard.append(args[-1]))
     try:
         params = {"counter_day": "20261127", "expected": 4, "new_last": 8}
