@@ -13,7 +13,9 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select
 
+from hotline.bootstrap import bootstrap
 from hotline.clock import FixedClock
+from hotline.config import Settings
 from hotline.domain.intake import IntakeValue
 from hotline.services import audit, intake
 from hotline.services.context import Context
@@ -216,3 +218,32 @@ async def test_an_intake_value_with_hook_data_goes_the_transactions_way(ctx: Con
     async with ctx.db.sessions() as session:
         ticket = await session.get(Ticket, made.ticket_id)
         assert ticket is not None and ticket.query_code_hash is not None
+
+
+async def test_two_instances_taking_numbers_at_once_leave_no_gap(
+    ctx: Context, settings: Settings, clock: FixedClock
+) -> None:
+    """Two app instances on one database: every contact once, its number unique, and the
+    day's numbers without a gap, whichever way each batch went."""
+    other = bootstrap(settings, clock=clock)
+    try:
+        await first_of_the_day(ctx)
+        await take_in(other, sms(other, "other-first", phone=phone(9998)))
+        for wave in range(3):
+            results = await asyncio.gather(
+                *(
+                    take_in(ctx if n % 2 else other, sms(ctx, f"W{wave}-{n}", phone=phone(n)))
+                    for n in range(20)
+                )
+            )
+            assert all(r.created for r in results)
+        if ctx.db.statements_alone:  # each wave: one instance's statement wins the counter
+            assert at_once(ctx)[0] + at_once(other)[0] >= 1
+    finally:
+        await other.db.dispose()
+    async with ctx.db.sessions() as session:
+        numbers = sorted((await session.scalars(select(Ticket.number))).all())
+    assert numbers == [f"AY20261126-{n:06d}" for n in range(1, 63)]
+    assert await count(ctx, Contact) == 62
+    checked = await audit.verify(ctx)
+    assert checked.broken is None and checked.tickets == 62
