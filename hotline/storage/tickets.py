@@ -41,7 +41,8 @@ class Ticket(Base):
     latitude: Mapped[float | None] = mapped_column(Float, default=None)
     longitude: Mapped[float | None] = mapped_column(Float, default=None)
     urgency: Mapped[str] = mapped_column(String(8), default="normal")
-    status: Mapped[str] = mapped_column(String(24), index=True)
+    #: (its index is ix_tickets_status_due_at's leading column)
+    status: Mapped[str] = mapped_column(String(24))
     origin_channel: Mapped[str] = mapped_column(String(16))
     citizen_id: Mapped[int | None] = mapped_column(
         ForeignKey("citizens.id"), index=True, default=None
