@@ -638,7 +638,8 @@ class _Chained(NamedTuple):
 
     sql: str
     parts: list[_Part]
-    #: the guard's and the notices' parameters: name -> how to get the value from the run's
+    #: the guard's and the notices' parameters: name -> how to get its value from the run's
+    #: parameters
     plain: dict[str, Callable[[Mapping[str, Any]], Any]]
     order: list[str]
 
