@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -57,6 +61,11 @@ class Metrics:
             registry=self.registry,
         )
 
+    def watch_intake(self, read: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        """Report the intake's batches and their contacts by way (``read``: the intake's
+        ``batch_counts``), read at each scrape."""
+        self.registry.register(_IntakeBatches(read))
+
     def http_children(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
         """The request counter and latency histogram for these labels."""
         key = (method, route, status)
@@ -74,3 +83,27 @@ class Metrics:
         if found is None:
             found = self._contacts[(channel, outcome)] = self.contacts.labels(channel, outcome)
         return found
+
+
+class _IntakeBatches(Collector):
+    """``hotline_intake_batches_total`` and ``hotline_intake_batch_contacts_total`` by way."""
+
+    def __init__(self, read: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        batches = CounterMetricFamily(
+            "hotline_intake_batches",
+            "Intake batches written, by way (statement: one statement on PostgreSQL)",
+            labels=["way"],
+        )
+        contacts = CounterMetricFamily(
+            "hotline_intake_batch_contacts",
+            "Contacts in the intake's batches, by the way their batch was written",
+            labels=["way"],
+        )
+        for way, (written, held) in sorted(self._read().items()):
+            batches.add_metric([way], written)
+            contacts.add_metric([way], held)
+        yield batches
+        yield contacts

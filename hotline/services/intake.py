@@ -302,8 +302,8 @@ class _Writer:
         self._last_batch = 0
         #: the day's ticket number counter as this process last left it (``_write_at_once``)
         self.numbers: tuple[date, int] | None = None
-        #: batches written by that one statement, and contacts in them (tests, benchmarks)
-        self.at_once = [0, 0]
+        #: batches written and contacts in them, by way (``batch_counts``)
+        self.ways: dict[str, list[int]] = {STATEMENT: [0, 0], TRANSACTION: [0, 0]}
 
     async def submit(self, item: _Item) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -466,11 +466,27 @@ async def _write_batch(ctx: Context, items: list[_Item]) -> list[Outcome]:
     connection, on the loop or the write thread; else ``run_sync``). Synchronous from here
     down, hooks included. On PostgreSQL new contacts go as one statement when they can
     (``_write_at_once``)."""
-    if ctx.db.statements_alone:
-        written = await _write_at_once(ctx, items)
-        if written is not None:
-            return written
-    return await ctx.db.write(_write_batch_in, ctx, items)
+    way = STATEMENT
+    written = await _write_at_once(ctx, items) if ctx.db.statements_alone else None
+    if written is None:
+        way = TRANSACTION
+        written = await ctx.db.write(_write_batch_in, ctx, items)
+    counts = _writer(ctx).ways[way]
+    counts[0] += 1
+    counts[1] += len(items)
+    return written
+
+
+#: the ways a batch is written (``batch_counts``): one statement (PostgreSQL), a transaction
+STATEMENT, TRANSACTION = "statement", "transaction"
+
+
+def batch_counts(ctx: Context) -> dict[str, tuple[int, int]]:
+    """Batches this process wrote and the contacts in them, by way: how often PostgreSQL's one
+    statement served, and how often a batch went the transaction's way (every batch on
+    SQLite; on PostgreSQL retries, follow-ups, contacts whose hooks need a session, and
+    batches that lost the day's counter to another instance)."""
+    return {way: (counts[0], counts[1]) for way, counts in _writer(ctx).ways.items()}
 
 
 def _write_batch_in(session: Session, ctx: Context, items: list[_Item]) -> list[Outcome]:
@@ -880,8 +896,6 @@ async def _write_at_once(ctx: Context, items: list[_Item]) -> list[Outcome] | No
     if taken is None:
         return None  # (the transaction's way finds the counter again if it moved)
     writer.numbers = (day, int(taken))
-    writer.at_once[0] += 1
-    writer.at_once[1] += len(items)
     ids = {number: ticket_id for ticket_id, number, _ in tickets}
     contact_ids = {(channel, ref): contact_id for contact_id, channel, ref in contacts}
     return [

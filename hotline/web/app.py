@@ -19,6 +19,7 @@ from hotline.bootstrap import bootstrap
 from hotline.clock import Clock
 from hotline.config import Settings
 from hotline.metrics import Metrics
+from hotline.services import intake
 from hotline.storage import migrate
 from hotline.web import health, open311
 from hotline.web.api import (
@@ -96,6 +97,7 @@ def create_app(
         if run_migrations:
             await migrate.upgrade(ctx.db.engine)
         app[CONTEXT] = ctx
+        app[METRICS].watch_intake(lambda: intake.batch_counts(ctx))
         yield
         await ctx.db.dispose()
 

@@ -230,6 +230,10 @@ async def test_metrics(client: TestClient[Any, web.Application], clock: FixedClo
         in text
     )
     assert 'hotline_contacts_total{channel="api",outcome="created"} 1.0' in text
+    # the API's contact has no number: its batch went the transaction's way on either database
+    assert 'hotline_intake_batches_total{way="transaction"} 1.0' in text
+    assert 'hotline_intake_batch_contacts_total{way="transaction"} 1.0' in text
+    assert 'hotline_intake_batches_total{way="statement"} 0.0' in text
     assert "hotline_calendar_degraded 1.0" in text
 
 

@@ -67,6 +67,22 @@ async def test_a_text_opens_a_ticket_and_the_reply_gives_its_number(client: Clie
     assert contact.channel_ref == form["MessageSid"]
 
 
+async def test_texts_from_new_numbers_go_as_one_statement_on_postgresql(client: Client) -> None:
+    """The day's first batch finds the ticket number counter the transaction's way; the texts
+    after it each go as one statement on PostgreSQL (``/metrics`` tells which way batches
+    went), every one of them on SQLite the transaction's way."""
+    numbers = []
+    for n in range(3):
+        status, body = await post_sms(client, sms_form(LONG_TEXT, sender=f"+861390000{n:04d}"))
+        assert status == 200
+        numbers.append(reply_text(body).split("工单编号")[1][:17])
+    assert numbers == [f"AY20261126-{n:06d}" for n in (1, 2, 3)]
+    text = await (await client.get("/metrics")).text()
+    alone = client.app[CONTEXT].db.statements_alone
+    assert f'hotline_intake_batches_total{{way="statement"}} {2.0 if alone else 0.0}' in text
+    assert f'hotline_intake_batches_total{{way="transaction"}} {1.0 if alone else 3.0}' in text
+
+
 async def test_a_retried_delivery_gets_the_same_reply_and_one_contact(client: Client) -> None:
     form = sms_form("路灯不亮")
     first = await post_sms(client, form)
