@@ -17,7 +17,9 @@ database), and the medians are reported with the median of the rounds' ratios: o
 machine a single pair can move by a third. For
 each server it also reports the CPU time (all threads) it used per request in the throughput
 phase and how busy it was (that CPU time over the elapsed time, Linux only): a server well
-below 100% was bound by the load from this process, not by its own work.
+below 100% was bound by the load from this process, not by its own work. From the hotline
+server's ``/metrics`` it reports the contacts a batch held and the share written by one
+statement (PostgreSQL's path; the rest went the transaction's way).
 
 The database holds the demo data and ``--history`` closed tickets (20,000) first, and on PostgreSQL
 is ``ANALYZE``d, as autovacuum keeps it in a deployment (see ``scripts/bench_intake.py``).
@@ -295,10 +297,36 @@ async def measure(
             "p50_ms": statistics.median(lat) * 1000,
             "cpu_ms": cpu_used / n * 1000,
             "busy": cpu_used / elapsed,
+            **(await intake_batches(port) if kind == "hotline" else {}),
         }
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def intake_batches(port: int) -> dict[str, float]:
+    """The hotline server's intake batches over the round (warm-up, throughput and latency
+    phases), from its ``/metrics``: how many, their contacts, and how many of those went as
+    one statement (PostgreSQL)."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
+        text = await r.text()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in (
+                "hotline_intake_batches_total",
+                "hotline_intake_batch_contacts_total",
+            ):
+                found[f"{sample.name}:{sample.labels['way']}"] = sample.value
+    batches = sum(v for k, v in found.items() if k.startswith("hotline_intake_batches_total"))
+    contacts = sum(v for k, v in found.items() if k.startswith("hotline_intake_batch_contacts"))
+    return {
+        "batches": batches,
+        "contacts": contacts,
+        "statement_contacts": found.get("hotline_intake_batch_contacts_total:statement", 0.0),
+    }
 
 
 async def sms_statuses(db_url: str) -> dict[str, int]:
@@ -387,6 +415,13 @@ async def main(args: argparse.Namespace) -> None:
     ratios = [hotline["rps"] / bare["rps"] for bare, hotline in rounds]
     each = ", ".join(f"{ratio:.0%}" for ratio in ratios)
     print(f"ratio hotline/bare: {statistics.median(ratios):.0%} (rounds: {each}; aim: >= 30%)")
+    batches = sum(hotline["batches"] for _, hotline in rounds)
+    contacts = sum(hotline["contacts"] for _, hotline in rounds)
+    statement = sum(hotline["statement_contacts"] for _, hotline in rounds)
+    print(
+        f"intake: {contacts / max(batches, 1):.1f} contacts a batch (all phases); "
+        f"{statement / max(contacts, 1):.0%} of contacts written by one statement"
+    )
     left = statuses.pop("received", 0)
     moved = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
     print(f"SMS tickets still received (unrouted): {left}; moved on: {moved or 'none'}")
