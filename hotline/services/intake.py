@@ -619,16 +619,21 @@ def _write_new(
     for hook in ctx.hooks.on_intake:
         hook(session, made)
     return [
-        IntakeResult(
-            contact_id=t.contact_id,
-            ticket_id=t.ticket_id,
-            number=t.number,
-            status=Status.RECEIVED.value,
-            created=True,
-            triage_reasons=tuple(item.checked.reasons),
-        )
+        _received(item, t.number, t.ticket_id, t.contact_id)
         for t, item in zip(made, items, strict=True)
     ]
+
+
+def _received(item: _Item, number: str, ticket_id: int, contact_id: int) -> IntakeResult:
+    """The result for a contact that made a new ticket."""
+    return IntakeResult(
+        contact_id=contact_id,
+        ticket_id=ticket_id,
+        number=number,
+        status=Status.RECEIVED.value,
+        created=True,
+        triage_reasons=tuple(item.checked.reasons),
+    )
 
 
 def _opening(
@@ -899,14 +904,7 @@ async def _write_at_once(ctx: Context, items: list[_Item]) -> list[Outcome] | No
     ids = {number: ticket_id for ticket_id, number, _ in tickets}
     contact_ids = {(channel, ref): contact_id for contact_id, channel, ref in contacts}
     return [
-        IntakeResult(
-            contact_id=contact_ids[item.key],
-            ticket_id=ids[number],
-            number=number,
-            status=Status.RECEIVED.value,
-            created=True,
-            triage_reasons=tuple(item.checked.reasons),
-        )
+        _received(item, number, ids[number], contact_ids[item.key])
         for item, number in zip(items, numbers, strict=True)
     ]
 
